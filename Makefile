@@ -1,0 +1,41 @@
+# quantzoo: `make site` builds the catalog, `make test` runs every test.
+# Each target installs what it needs into a local virtualenv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install site test bench serve browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Debian's chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+site: install
+	$(VENV)/bin/quantzoo build --site-dir site
+	@echo "site built: $(CURDIR)/site/index.html  (make serve to browse it)"
+
+test: install browser
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/run.py
+
+serve:
+	@test -f site/index.html || { echo "no site yet: run make site first"; exit 1; }
+	$(PY) -m http.server --bind 127.0.0.1 --directory site 8000
+
+clean:
+	rm -rf site .pytest_cache

@@ -1,0 +1,171 @@
+"""The content-addressed cache and the atomic-write helpers every stage uses.
+
+Layout under the cache root (``$QUANTZOO_CACHE``, ``--cache`` or the user cache dir)::
+
+    blobs/<sha256>            one fetched file, named by the hash of its bytes
+    trees/<sha256>/...        a fetched folder, named by its tree hash (see `tree_sha256`)
+    downloads/                wheels and sdists pip downloaded (kept: one wheel, many members)
+    derived/<stage>/<key>.*   quantized artifacts, comparison results, cached float outputs
+    locks/                    one lock file per key, so two processes never write one entry
+
+Nothing is ever written in place: `atomic_write` writes a temp file in the destination folder
+and renames it, so a reader sees either no file or the finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+_CHUNK = 1 << 20
+
+
+def cache_root(override: str | os.PathLike | None = None) -> Path:
+    """The cache folder: `override`, else ``$QUANTZOO_CACHE``, else the user cache dir.
+
+    >>> str(cache_root("/tmp/qz"))
+    '/tmp/qz'
+    """
+    if override:
+        return Path(override).expanduser().resolve()
+    env = os.environ.get("QUANTZOO_CACHE")
+    if env:
+        return Path(env).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("quantzoo")).resolve()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tree_listing(root: str | os.PathLike) -> list[tuple[str, str, int]]:
+    """Every regular file below `root` as (posix relative path, sha256, size), sorted by path."""
+    root = Path(root)
+    rows = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            rows.append((p.relative_to(root).as_posix(), sha256_file(p), p.stat().st_size))
+    rows.sort()
+    return rows
+
+
+def tree_sha256(listing: list[tuple[str, str, int]]) -> str:
+    """The hash of a folder: sha256 over its sorted ``"<sha256>  <path>\\n"`` lines.
+
+    It is what ``sha256sum`` prints for the files, sorted by path, so it can be checked by hand:
+    ``(cd DIR && find . -type f | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum) | sha256sum``.
+
+    >>> tree_sha256([("a.txt", "0" * 64, 1)])[:12]
+    '5c8a2bd9a4c4'
+    """
+    text = "".join(f"{sha}  {path}\n" for path, sha, _ in sorted(listing))
+    return sha256_bytes(text.encode())
+
+
+def key_of(*parts) -> str:
+    """A stable cache key for derived files: sha256 of the canonical JSON of `parts`.
+
+    >>> key_of("quantize", {"nbits": 4, "mode": "kmeans_lut"}) == key_of("quantize", {"mode": "kmeans_lut", "nbits": 4})
+    True
+    """
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return sha256_bytes(text.encode())
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
+    """Yield a temp path next to `dest`; on success rename it onto `dest`, on error delete it.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_path(d / "x.txt") as tmp:
+    ...     _ = tmp.write_text("hi")
+    >>> (d / "x.txt").read_text()
+    'hi'
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+    return Path(dest)
+
+
+def atomic_write_text(dest: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def write_json(dest: str | os.PathLike, obj) -> Path:
+    """Deterministic JSON (sorted keys, 2-space indent, trailing newline), written atomically."""
+    return atomic_write_text(dest, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def locked(root: Path, name: str, timeout: float = 3600) -> Iterator[None]:
+    """Hold an inter-process lock named `name` under ``root/locks``."""
+    from filelock import FileLock
+
+    lock_dir = Path(root) / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_dir / f"{name}.lock"), timeout=timeout):
+        yield
+
+
+class Cache:
+    """Paths into one cache root. Creating it creates nothing on disk.
+
+    >>> c = Cache("/tmp/qz-doc")
+    >>> c.blob("ab" * 32).name == "ab" * 32
+    True
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = cache_root(root)
+
+    def blob(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256
+
+    def tree(self, sha256: str) -> Path:
+        return self.root / "trees" / sha256
+
+    @property
+    def downloads(self) -> Path:
+        return self.root / "downloads"
+
+    def derived(self, stage: str, key: str, suffix: str) -> Path:
+        return self.root / "derived" / stage / f"{key}{suffix}"
+
+    def lock(self, name: str, timeout: float = 3600):
+        return locked(self.root, name, timeout)
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"

@@ -1,0 +1,164 @@
+"""The `quantzoo` command line: parse, dispatch to a stage, turn errors into exit codes.
+
+Every subcommand is one row of `COMMANDS`: its help, a function that adds its arguments, and
+the `module:function` that runs it. Stage modules are imported only when their command runs,
+so `quantzoo --help` and `quantzoo check` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable
+
+from .errors import QuantzooError, UsageError
+
+
+def _zoo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--zoo", default=None, metavar="DIR",
+                   help="registry folder holding models/ and datasets/ (default: ./zoo or $QUANTZOO_ZOO)")
+
+
+def _cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="cache folder (default: $QUANTZOO_CACHE or the user cache dir)")
+
+
+def _catalog(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", default=None, metavar="URL",
+                   help="published site: an http(s) URL or a local folder (default: $QUANTZOO_CATALOG)")
+
+
+def _args_check(p):
+    _zoo(p)
+
+
+def _args_fetch(p):
+    p.add_argument("ids", nargs="*", metavar="ID", help="model or dataset ids (default: all)")
+    _zoo(p)
+    _cache(p)
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel fetches (default: cores)")
+
+
+def _args_quantize(p):
+    p.add_argument("input", metavar="IN.onnx")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    p.add_argument("--mode", required=True,
+                   help="linear, linear_symmetric, linear_lut, kmeans_lut, unique_lut, custom_lut or fp16")
+    p.add_argument("--nbits", type=int, default=None, metavar="N", help="1..8 (not with fp16)")
+    p.add_argument("--granularity", default=None,
+                   choices=["per_tensor", "per_channel", "per_block", "per_grouped_channel"])
+    p.add_argument("--block-size", type=int, default=None, metavar="B")
+    p.add_argument("--group-size", type=int, default=None, metavar="G",
+                   help="channels per table with --granularity per_grouped_channel")
+    p.add_argument("--lut-function", default=None, metavar="module:function")
+    p.add_argument("--min-elements", type=int, default=None, metavar="N")
+    p.add_argument("--op-types", default=None, metavar="OPS", help="comma-separated op types to compress")
+    p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                   help="glob over tensor names to leave alone (repeatable)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N")
+
+
+def _args_compare(p):
+    p.add_argument("original", metavar="ORIGINAL.onnx")
+    p.add_argument("quantized", metavar="QUANTIZED.onnx")
+    p.add_argument("--model", default=None, metavar="ID", help="take task, preprocessing and dataset from this manifest")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--dataset", default=None, metavar="ID")
+    g.add_argument("--data", default=None, metavar="PATH", help="a folder of files run through the preprocessing")
+    p.add_argument("--json", default=None, metavar="OUT", help="write the result as JSON")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N samples")
+    _zoo(p)
+    _cache(p)
+
+
+def _args_build(p):
+    p.add_argument("ids", nargs="*", metavar="ID", help="models to build (default: all)")
+    _zoo(p)
+    _cache(p)
+    p.add_argument("--site-dir", default="site", metavar="DIR")
+    p.add_argument("--jobs", type=int, default=None, metavar="N")
+    p.add_argument("--artifact-base-url", default=None, metavar="URL")
+
+
+def _args_list(p):
+    _catalog(p)
+    p.add_argument("--task", default=None, metavar="T")
+
+
+def _args_info(p):
+    p.add_argument("model", metavar="MODEL")
+    _catalog(p)
+
+
+def _args_pull(p):
+    p.add_argument("model", metavar="MODEL")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--variant", default=None, metavar="V")
+    g.add_argument("--max-size", type=int, default=None, metavar="BYTES")
+    g.add_argument("--min-agreement", type=float, default=None, metavar="X")
+    _catalog(p)
+    p.add_argument("-o", "--output-dir", default=".", metavar="DIR")
+    _cache(p)
+
+
+# name: (help, add-arguments, "module:function")
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
+    "check": ("validate every manifest in the registry", _args_check, "quantzoo.registry:cli_check"),
+    "fetch": ("fetch models and datasets into the cache", _args_fetch, "quantzoo.fetch:cli_fetch"),
+    "quantize": ("compress the weights of an ONNX model", _args_quantize, "quantzoo.quantize:cli_quantize"),
+    "compare": ("measure how well a compressed model agrees with its original", _args_compare,
+                "quantzoo.compare:cli_compare"),
+    "build": ("fetch, quantize, compare and publish the catalog site", _args_build, "quantzoo.build:cli_build"),
+    "list": ("list the models of a published catalog", _args_list, "quantzoo.client:cli_list"),
+    "info": ("show every variant of a model in a published catalog", _args_info, "quantzoo.client:cli_info"),
+    "pull": ("download a verified model variant from a published catalog", _args_pull,
+             "quantzoo.client:cli_pull"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: exit 2 with usage
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="quantzoo", description="A model zoo registry for compressed on-device models.")
+    parser.add_argument("--version", action="version", version=f"quantzoo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (help_, add_args, target) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        add_args(p)
+        p.set_defaults(_target=target)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_target", None):
+        parser.print_help(sys.stderr)
+        return 2
+    module_name, func_name = args._target.split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(func(args) or 0)
+    except QuantzooError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
