@@ -72,7 +72,7 @@ def tree_sha256(listing: list[tuple[str, str, int]]) -> str:
     ``(cd DIR && find . -type f | sed 's|^./||' | LC_ALL=C sort | xargs sha256sum) | sha256sum``.
 
     >>> tree_sha256([("a.txt", "0" * 64, 1)])[:12]
-    '5c8a2bd9a4c4'
+    '817d0524bc94'
     """
     text = "".join(f"{sha}  {path}\n" for path, sha, _ in sorted(listing))
     return sha256_bytes(text.encode())

@@ -181,8 +181,9 @@ def _download_one(http, url: str, dest: Path, sha256: str, size: int | None, *, 
                         validator = None  # weak validators may not be used with If-Range
                     meta.write_text(json.dumps({"url": url, "validator": validator}))
                 length = r.headers.get("Content-Length")
-                if mode == "wb" and state.total is None and length and length.isdigit():
+                if mode == "wb" and length and length.isdigit():
                     state.total = int(length)
+                wrong_size = mode == "wb" and size is not None and state.total is not None and state.total != size
                 state.received = have
                 first = mode == "wb"
                 with open(part, mode) as f:
@@ -199,10 +200,18 @@ def _download_one(http, url: str, dest: Path, sha256: str, size: int | None, *, 
                                     f"{url} served {why} instead of the file (expected sha256 {sha256}). "
                                     "The link probably points at a web page or at a Git LFS pointer rather than "
                                     "the raw file: use the direct download URL in the manifest.")
+                            if wrong_size:
+                                break
                         f.write(chunk)
                         digest.update(chunk)
                         state.received += len(chunk)
                         report(state.received, state.total)
+                if wrong_size:
+                    _drop(part, meta)
+                    raise FetchError(
+                        f"{url} is {state.total} bytes but the manifest expects {size} bytes "
+                        f"(sha256 {sha256}): the server has a different file. Check the URL, or update the "
+                        "manifest if the file changed upstream on purpose.")
                 if state.total is not None and state.received < state.total:
                     raise _Retry(f"connection closed after {state.received} of {state.total} bytes from {url}")
             break

@@ -43,8 +43,13 @@ def action(source: dict, cache: Cache) -> str:
         return "fetch"
     target = cache.tree(sha) if is_tree(source) else cache.blob(sha)
     if is_tree(source):
-        return "hit" if (target / ".complete").is_file() else "fetch"
+        return "hit" if _marker(target).is_file() else "fetch"
     return "hit" if target.is_file() else "fetch"
+
+
+def _marker(tree: Path) -> Path:
+    # beside the tree, not in it, so the tree's content (and hash) is exactly the source's
+    return tree.with_name(tree.name + ".complete")
 
 
 def cached_path(source: dict, cache: Cache) -> Path:
@@ -113,12 +118,12 @@ def _land_tree(tmp_dir: Path, source: dict, cache: Cache, where: str) -> Path:
             f"{_size_note(source)} but got {got} "
             f"({len(listing)} files, {size} bytes). Nothing was written to the cache. If the upstream files changed "
             "on purpose, update sha256 and size in the manifest.")
-    (tmp_dir / ".complete").write_text(f"{got}\n")
     dest = cache.tree(expected)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         shutil.rmtree(dest)  # an incomplete earlier attempt (no .complete marker)
     os.replace(tmp_dir, dest)
+    _marker(dest).write_text(f"{got}\n")
     return dest
 
 
@@ -198,11 +203,12 @@ def fetch_url(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_mkdir(cache.root / "tmp")))
     try:
         archive.extract(dl, member or "**", staging)
-        (staging / ".complete").write_text(f"{source['sha256']}\n")
         dest = cache.tree(source["sha256"])
+        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)
+        _marker(dest).write_text(f"{source['sha256']}\n")
         return dest
     finally:
         shutil.rmtree(staging, ignore_errors=True)

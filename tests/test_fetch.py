@@ -1,0 +1,302 @@
+"""The fetch stage against a real HTTP server on 127.0.0.1, real archives and real pip."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from httpserver import LocalServer
+from quantzoo.cache import Cache, tree_listing, tree_sha256
+from quantzoo.download import download
+from quantzoo.errors import ChecksumError, FetchError
+from quantzoo.fetch import action, fetch_source
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB of model-ish bytes
+PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def url_source(url: str, data: bytes = PAYLOAD, **extra) -> dict:
+    return {"kind": "url", "url": url, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), **extra}
+
+
+def leftovers(cache: Cache) -> list[str]:
+    """Every file in the cache other than locks: what a failed fetch must not leave behind."""
+    if not cache.root.exists():
+        return []
+    return sorted(str(p.relative_to(cache.root)) for p in cache.root.rglob("*")
+                  if p.is_file() and "locks" not in p.parts)
+
+
+@pytest.fixture
+def server():
+    with LocalServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return Cache(tmp_path / "cache")
+
+
+def test_a_plain_download_lands_under_its_sha256(server, cache):
+    url = server.add("/m.onnx", PAYLOAD)
+    path = fetch_source(url_source(url), cache)
+    assert path == cache.blob(PAYLOAD_SHA)
+    assert path.read_bytes() == PAYLOAD
+    assert leftovers(cache) == [f"blobs/{PAYLOAD_SHA}"]
+
+
+def test_a_transfer_cut_in_the_middle_resumes_with_range(server, cache):
+    url = server.add("/m.onnx", PAYLOAD, cut_after=[5 * 65536])
+    path = fetch_source(url_source(url), cache)
+    assert path.read_bytes() == PAYLOAD
+    ranges = [h.get("Range") for _, p, h in server.requests if p == "/m.onnx"]
+    assert ranges == [None, f"bytes={5 * 65536}-"]
+    etag = server.routes["/m.onnx"].etag
+    assert [h.get("If-Range") for _, _, h in server.requests][1] == etag
+
+
+def test_a_server_that_ignores_range_restarts_the_transfer_cleanly(server, cache):
+    url = server.add("/m.onnx", PAYLOAD, cut_after=[200_000], ignore_range=True)
+    path = fetch_source(url_source(url), cache)
+    assert path.read_bytes() == PAYLOAD
+    assert server.hits("/m.onnx") == 2
+
+
+def test_a_503_is_retried_and_then_succeeds(server, cache):
+    url = server.add("/m.onnx", PAYLOAD, fail_with=[503, 503])
+    assert fetch_source(url_source(url), cache).read_bytes() == PAYLOAD
+    assert server.hits("/m.onnx") == 3
+
+
+def test_retries_give_up_with_a_message_naming_the_url(server, cache):
+    url = server.add("/m.onnx", PAYLOAD, fail_with=[503] * 10)
+    with pytest.raises(FetchError) as e:
+        download(url, cache.blob(PAYLOAD_SHA), PAYLOAD_SHA, retries=2, backoff=0.01)
+    assert url in str(e.value) and "503" in str(e.value) and "3 attempts" in str(e.value)
+
+
+def test_a_404_is_not_retried_and_a_mirror_is_tried_next(server, cache):
+    good = server.add("/mirror/m.onnx", PAYLOAD)
+    path = fetch_source(url_source(server.url("/gone.onnx"), mirrors=[good]), cache)
+    assert path.read_bytes() == PAYLOAD
+    assert server.hits("/gone.onnx") == 1
+
+
+def test_wrong_bytes_name_both_hashes_and_leave_nothing_in_the_cache(server, cache):
+    wrong = PAYLOAD[:-1] + b"\x00"
+    url = server.add("/m.onnx", wrong)
+    with pytest.raises(ChecksumError) as e:
+        fetch_source(url_source(url), cache)
+    msg = str(e.value)
+    assert PAYLOAD_SHA in msg and hashlib.sha256(wrong).hexdigest() in msg and url in msg
+    assert "Deleted" in msg
+    assert leftovers(cache) == []
+
+
+def test_an_html_page_served_instead_of_the_model_is_refused(server, cache):
+    page = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>...</body></html>"
+    url = server.add("/m.onnx", page, content_type="text/html; charset=utf-8")
+    with pytest.raises(FetchError) as e:
+        fetch_source(url_source(url), cache)
+    assert "HTML page" in str(e.value) and url in str(e.value)
+    assert leftovers(cache) == []
+
+
+def test_a_git_lfs_pointer_served_instead_of_the_model_is_refused(server, cache):
+    pointer = (b"version https://git-lfs.github.com/spec/v1\n"
+               b"oid sha256:" + PAYLOAD_SHA.encode() + b"\nsize 1048576\n")
+    url = server.add("/m.onnx", pointer, content_type="text/plain")
+    with pytest.raises(FetchError, match="Git LFS pointer"):
+        fetch_source(url_source(url), cache)
+    assert leftovers(cache) == []
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_zip_with_a_dotdot_member_is_refused_and_nothing_is_extracted(server, cache, tmp_path):
+    evil = _zip_bytes({"models/ok.onnx": b"fine", "../../escaped.txt": b"gotcha"})
+    url = server.add("/evil.zip", evil)
+    with pytest.raises(FetchError) as e:
+        fetch_source(url_source(url, evil, archive="zip"), cache)
+    assert "../../escaped.txt" in str(e.value) and "outside" in str(e.value)
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert not cache.tree(hashlib.sha256(evil).hexdigest()).exists()
+
+
+def test_a_tar_gz_archive_unpacks_into_a_tree_keyed_by_its_hash(server, cache):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in {"pkg/a.txt": b"alpha", "pkg/sub/b.txt": b"beta"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    data = buf.getvalue()
+    url = server.add("/data.tar.gz", data)
+    tree = fetch_source(url_source(url, data, archive="tar.gz"), cache)
+    assert (tree / "pkg" / "sub" / "b.txt").read_bytes() == b"beta"
+
+
+def _fetch_in_child(url: str, cache_root: str, queue) -> None:
+    try:
+        path = fetch_source(url_source(url), Cache(cache_root))
+        queue.put(hashlib.sha256(Path(path).read_bytes()).hexdigest())
+    except Exception as e:  # reported to the parent
+        queue.put(f"error: {e}")
+
+
+def test_two_processes_fetching_one_blob_download_it_once_and_both_get_it(server, cache):
+    url = server.add("/m.onnx", PAYLOAD, delay=0.5)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_fetch_in_child, args=(url, str(cache.root), queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    results = [queue.get(timeout=5) for _ in procs]
+    assert results == [PAYLOAD_SHA, PAYLOAD_SHA]
+    assert server.hits("/m.onnx") == 1
+    assert leftovers(cache) == [f"blobs/{PAYLOAD_SHA}"]
+
+
+def test_a_file_source_is_verified_and_copied_into_the_cache(tmp_path, cache):
+    src = tmp_path / "model.onnx"
+    src.write_bytes(PAYLOAD)
+    source = {"kind": "file", "path": "model.onnx", "sha256": PAYLOAD_SHA}
+    path = fetch_source(source, cache, base_dir=tmp_path)
+    assert path.read_bytes() == PAYLOAD and path != src
+    src.write_bytes(b"changed")
+    with pytest.raises(ChecksumError) as e:
+        fetch_source({**source, "sha256": "1" * 64}, cache, base_dir=tmp_path)
+    assert "1" * 64 in str(e.value) and hashlib.sha256(b"changed").hexdigest() in str(e.value)
+    assert str(src) in str(e.value)
+
+
+def test_a_missing_file_source_says_where_it_looked(tmp_path, cache):
+    with pytest.raises(FetchError, match=str(tmp_path / "nope.onnx")):
+        fetch_source({"kind": "file", "path": "nope.onnx", "sha256": PAYLOAD_SHA}, cache, base_dir=tmp_path)
+
+
+# --- pypi: real pip against the real index ----------------------------------------------------
+
+SIX = {"kind": "pypi", "package": "six", "version": "1.16.0", "member": "six.py",
+       "sha256": "4ce39f422ee71467ccac8bed76beb05f8c321c7f0ceda9279ae2dfa3670106b3", "size": 34549}
+
+
+def test_a_pypi_member_is_fetched_through_pip_and_then_is_a_pure_cache_hit(cache, monkeypatch):
+    path = fetch_source(SIX, cache)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == SIX["sha256"]
+    assert action(SIX, cache) == "hit"
+
+    def no_subprocess(*a, **k):
+        raise AssertionError("a cache hit must not run pip")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    assert fetch_source(SIX, cache) == path
+
+
+def test_a_pypi_member_with_a_wrong_hash_names_the_member_and_wheel(cache):
+    bad = {**SIX, "sha256": "0" * 64}
+    with pytest.raises(ChecksumError) as e:
+        fetch_source(bad, cache)
+    assert "'six.py'" in str(e.value) and "six-1.16.0" in str(e.value) and SIX["sha256"] in str(e.value)
+    assert not cache.blob("0" * 64).exists()
+
+
+def test_a_pypi_glob_member_lands_as_a_tree_with_a_checkable_hash(cache):
+    fetch_source(SIX, cache)  # downloads the wheel once
+    wheel = next((cache.downloads / "pypi").glob("six-1.16.0/*.whl"))
+    # the hash of a folder is `sha256sum` over its sorted files: compute it independently
+    with zipfile.ZipFile(wheel) as z:
+        names = sorted(n for n in z.namelist() if n.startswith("six-1.16.0.dist-info/"))
+        lines = "".join(f"{hashlib.sha256(z.read(n)).hexdigest()}  {n.split('/', 1)[1]}\n" for n in names)
+    tree_hash = hashlib.sha256(lines.encode()).hexdigest()
+    src = {k: v for k, v in SIX.items() if k != "size"} | {"member": "six-1.16.0.dist-info/*", "sha256": tree_hash}
+    tree = fetch_source(src, cache)
+    assert (tree / "METADATA").is_file()
+    assert tree_sha256(tree_listing(tree)) == tree_hash
+
+
+def test_an_unknown_pypi_version_is_a_clear_error(cache):
+    with pytest.raises(FetchError) as e:
+        fetch_source({**SIX, "version": "999.0.0"}, cache)
+    assert "six==999.0.0" in str(e.value) and "pip download" in str(e.value)
+    assert leftovers(cache) == []
+
+
+# --- the command ------------------------------------------------------------------------------
+
+def _write_zoo(root: Path, model_url: str, data_url: str, data: bytes) -> None:
+    (root / "models" / "tiny").mkdir(parents=True)
+    (root / "datasets").mkdir(parents=True)
+    (root / "models" / "tiny" / "model.yaml").write_text(f"""
+id: tiny
+name: Tiny
+task: classification
+description: a test model
+license: {{spdx: MIT, url: https://opensource.org/license/mit}}
+authors: [quantzoo tests]
+source: {{kind: url, url: "{model_url}", sha256: {PAYLOAD_SHA}, size: {len(PAYLOAD)}}}
+inputs: [{{name: x, dtype: float32, shape: [N, 4]}}]
+outputs: [{{name: y, dtype: float32, shape: [N, 2]}}]
+preprocessing: {{adapter: npy}}
+dataset: tiny-data
+threshold: {{output: y, metric: top1_agreement, min: 0.9}}
+""")
+    (root / "datasets" / "tiny-data.yaml").write_text(f"""
+id: tiny-data
+description: some arrays
+license: {{spdx: CC0-1.0, url: https://creativecommons.org/publicdomain/zero/1.0/}}
+source: {{kind: url, url: "{data_url}", sha256: {hashlib.sha256(data).hexdigest()}}}
+adapter: npy
+""")
+
+
+def run_cli(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "quantzoo", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_quantzoo_fetch_fetches_everything_then_needs_no_network(tmp_path):
+    data = b"\x93NUMPY fake but verified"
+    with LocalServer() as srv:
+        _write_zoo(tmp_path / "zoo", srv.add("/tiny.onnx", PAYLOAD), srv.add("/d.npy", data), data)
+        first = run_cli("fetch", "--zoo", str(tmp_path / "zoo"), "--cache", str(tmp_path / "c"))
+        assert first.returncode == 0, first.stderr
+        assert "fetched tiny" in first.stdout and "fetched tiny-data" in first.stdout
+    # the server is gone: a second fetch must be a pure cache hit
+    second = run_cli("fetch", "--zoo", str(tmp_path / "zoo"), "--cache", str(tmp_path / "c"))
+    assert second.returncode == 0, second.stderr
+    assert "cached  tiny" in second.stdout and "ok: 2 sources" in second.stdout
+
+
+def test_quantzoo_fetch_of_an_unknown_id_lists_the_known_ones(tmp_path):
+    _write_zoo(tmp_path / "zoo", "http://127.0.0.1:9/x", "http://127.0.0.1:9/y", b"")
+    r = run_cli("fetch", "nope", "--zoo", str(tmp_path / "zoo"), "--cache", str(tmp_path / "c"))
+    assert r.returncode == 1
+    assert "unknown id 'nope'" in r.stderr and "tiny, tiny-data" in r.stderr
+
+
+def test_quantzoo_fetch_reports_a_failed_source_and_exits_1(tmp_path):
+    with LocalServer() as srv:
+        _write_zoo(tmp_path / "zoo", srv.add("/tiny.onnx", b"not the model"), srv.add("/d.npy", b"x"), b"x")
+        r = run_cli("fetch", "--zoo", str(tmp_path / "zoo"), "--cache", str(tmp_path / "c"))
+    assert r.returncode == 1
+    assert "FAILED  tiny" in r.stdout and PAYLOAD_SHA in r.stdout
+    assert "1 of 2 sources failed" in r.stderr
