@@ -1,0 +1,141 @@
+"""Jinja2 rendering of the `site_src/templates` pages into the Markdown docs folder MkDocs reads.
+
+Escaping rule: Markdown passes raw HTML straight through and gives `[text](javascript:…)` a
+link, so no string from a manifest or a model ever reaches Markdown syntax. Templates put every
+such string inside raw HTML blocks (which Markdown leaves alone), Jinja2 autoescaping turns it
+into text there, links only ever carry http(s) URLs (`safe_href`), and a model card (Markdown by
+design) is rendered here with raw HTML switched off before it is inserted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+from .charts import Point, size_agreement_svg
+from .data import BuiltModel, format_metric, human_size, model_context
+
+_NP_DTYPES = {"float32": "np.float32", "float16": "np.float16", "float64": "np.float64", "int64": "np.int64",
+              "int32": "np.int32", "int8": "np.int8", "uint8": "np.uint8", "bool": "np.bool_", "string": "object"}
+
+
+def environment(templates: Path):
+    """The Jinja2 environment for the site templates: autoescape on, strict undefined."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    env.filters["human_size"] = human_size
+    env.filters["pct"] = lambda x: "–" if x is None else f"{x * 100:.1f} %"
+    env.filters["tojson_attr"] = lambda x: json.dumps(x, sort_keys=True)
+    env.filters["sortnum"] = lambda x: "" if x is None else repr(float(x)) if math.isfinite(float(x)) else ""
+    # front matter values are inserted into the theme's HTML unescaped: escape, then quote for YAML
+    env.filters["yaml_str"] = lambda s: Markup(json.dumps(str(escape(s)), ensure_ascii=False))
+    env.filters["short_sha"] = lambda s: (s or "")[:12]
+    env.filters["shape"] = lambda shape: "[" + ", ".join(str(d) for d in shape) + "]"
+    env.filters["pretty"] = lambda obj: json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False)
+    return env
+
+
+def highlight(code: str, language: str) -> Markup:
+    """Syntax-highlighted HTML for a code snippet (Pygments escapes the text)."""
+    from pygments import highlight as _hl
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+
+    html = _hl(code, get_lexer_by_name(language), HtmlFormatter(wrapcode=True, cssclass=f"language-{language} highlight"))
+    return Markup(html.strip())
+
+
+def card_html(text: str | None) -> Markup | None:
+    """A model card (Markdown) as HTML with raw HTML disabled and only safe link schemes.
+
+    >>> str(card_html("**hi** <script>x()</script>"))
+    '<p><strong>hi</strong> &lt;script&gt;x()&lt;/script&gt;</p>'
+    """
+    if not text:
+        return None
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+    return Markup(md.render(text).strip())
+
+
+def usage_python(ctx: dict, file_name: str) -> str:
+    """A runnable onnxruntime snippet for one artifact, with zero inputs of the right shapes."""
+    lines = ["import numpy as np", "import onnxruntime as ort", "",
+             f"session = ort.InferenceSession({file_name!r})"]
+    feeds = []
+    for t in ctx["inputs"]:
+        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in t.get("shape") or [])
+        dt = _NP_DTYPES.get(t.get("dtype"), "np.float32")
+        var = "x_" + "".join(c if c.isalnum() else "_" for c in str(t["name"]))
+        meaning = str(t.get("meaning") or "").replace("\n", " ")
+        if meaning:
+            lines.append(f"# {t['name']}: {meaning[:90]}")
+        lines.append(f"{var} = np.zeros({shape!r}, dtype={dt})")
+        feeds.append(f"{t['name']!r}: {var}")
+    lines.append(f"outputs = session.run(None, {{{', '.join(feeds)}}})")
+    names = ", ".join(repr(o["name"]) for o in ctx["outputs"])
+    lines.append(f"# outputs, in order: {names}")
+    return "\n".join(lines) + "\n"
+
+
+def chart(bm: BuiltModel, ctx: dict) -> Markup:
+    thr = bm.model.threshold
+    rec = ctx["recommended"]
+    from .data import metric_mean
+
+    points = [Point(v.variant.id, v.size, metric_mean(v.comparison, thr["output"], thr["metric"]), v.variant.mode,
+                    v.variant.id == rec) for v in bm.variants]
+    t = ctx["threshold"]
+    return Markup(size_agreement_svg(
+        points, float_size=bm.float_size, metric=thr["metric"], metric_label=f"{t['label']} ({thr['output']})",
+        threshold=thr.get("min", thr.get("max")), threshold_op=t["op"],
+        title=f"{bm.model.name}: file size against {t['label']}"))
+
+
+def model_page(env, bm: BuiltModel, artifact_base_url: str | None, version: str) -> str:
+    """The Markdown source of one model page."""
+    ctx = model_context(bm, artifact_base_url)
+    rec_file = next((r["file"] for r in ctx["variants"] if r["recommended"]), ctx["float_file"])
+    ctx.update(
+        chart=chart(bm, ctx) if bm.variants else None,
+        card_html=card_html(ctx["card"]),
+        usage_python=highlight(usage_python(ctx, rec_file), "python"),
+        rec_file=rec_file, version=version,
+        float_ratio_text=None,
+    )
+    return env.get_template("model.md.j2").render(m=ctx)
+
+
+def methodology_page(env, models: list[BuiltModel], registry, version: str) -> str:
+    from ..registry import DEFAULT_VARIANTS, MODE_DEFAULT_GRANULARITY
+    from .data import METRICS
+
+    datasets = []
+    if registry is not None:
+        for ds in sorted(registry.datasets.values(), key=lambda d: d.id):
+            users = sorted(bm.model.id for bm in models if bm.model.dataset == ds.id)
+            datasets.append({"id": ds.id, "name": ds.name, "description": ds.description,
+                             "license": (ds.license or {}).get("spdx"), "adapter": ds.adapter,
+                             "notes": ds.notes, "models": users})
+    example = sorted(models, key=lambda b: b.model.id)[0] if models else None
+    return env.get_template("methodology.md.j2").render(
+        metrics=[{"id": k, "label": v[0], "higher": v[1], "meaning": v[3]} for k, v in METRICS.items()],
+        granularity=MODE_DEFAULT_GRANULARITY, default_variants=DEFAULT_VARIANTS, datasets=datasets,
+        version=version, example=example.model.id if example else "MODEL",
+        format_metric=format_metric)
+
+
+def catalog_page(env, models: list[BuiltModel], failed: list[dict], version: str) -> str:
+    from .data import catalog_context
+
+    ctx = catalog_context(models, failed)
+    return env.get_template("catalog.md.j2").render(c=ctx, version=version)
