@@ -118,9 +118,15 @@ SOURCE_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
     "url": {"url": ("str", True), "mirrors": ("strlist", False), "sha256": ("sha", True),
             "size": ("int", False), "member": ("str", False), "archive": (("zip", "tar.gz"), False)},
     "file": {"path": ("str", True), "sha256": ("sha", True), "size": ("int", False)},
-    "pytorch": {"weights": ("map", True), "architecture": ("map", True), "input_shape": ("list", True),
+    "pytorch": {"weights": ("source", True), "architecture": ("architecture", True), "input_shape": ("list", True),
                 "opset": ("int", False), "input_names": ("strlist", False), "output_names": ("strlist", False)},
+    # a folder assembled from files of several sources; sha256 is its tree hash (cache.tree_sha256)
+    "bundle": {"parts": ("parts", True), "sha256": ("sha", True), "size": ("int", False)},
 }
+
+# a pytorch source's architecture: the code that builds the network the weights belong to
+ARCHITECTURE_FIELDS = {"builder": ("str", True), "args": ("list", False), "kwargs": ("map", False),
+                       "source": ("source", False), "package": ("str", False), "version": ("str", False)}
 
 TENSOR_FIELDS = {"name": ("str", True), "dtype": (DTYPES, True), "shape": ("list", True),
                  "meaning": ("str", False)}
@@ -324,6 +330,18 @@ class _Checker:
             self.bad(f"{k}.kind", f"expected one of {', '.join(SOURCE_FIELDS)}, found {kind!r}")
             return
         self.mapping({x: y for x, y in v.items() if x != "kind"}, SOURCE_FIELDS[kind], k)
+
+    def _architecture(self, v, k):
+        self.mapping(v, ARCHITECTURE_FIELDS, k)
+        if isinstance(v, dict) and isinstance(v.get("builder"), str) and ":" not in v["builder"]:
+            self.bad(f"{k}.builder", f"expected 'module:callable', found {v['builder']!r}")
+
+    def _parts(self, v, k):
+        if not isinstance(v, list) or not v:
+            self.bad(k, "expected a non-empty list of parts, each with name and source")
+            return
+        for i, part in enumerate(v):
+            self.mapping(part, {"name": ("str", True), "source": ("source", True)}, f"{k}[{i}]")
 
     def _tensors(self, v, k):
         if not isinstance(v, list) or not v:
