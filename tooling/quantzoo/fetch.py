@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Callable
 
 from . import archive
-from .cache import Cache, sha256_file, tree_listing, tree_sha256
+from .cache import Cache, key_of, sha256_file, tree_listing, tree_sha256
 from .download import download
 from .errors import ChecksumError, FetchError, QuantzooError
 
 
 def is_tree(source: dict) -> bool:
     """Whether a source yields a folder (a glob member, or an unpacked archive without a member)."""
+    if source.get("kind") == "bundle":
+        return True
     member = source.get("member")
     if member:
         return archive.is_glob(member)
@@ -38,6 +40,12 @@ def action(source: dict, cache: Cache) -> str:
     >>> action({"kind": "file", "path": "x", "sha256": "0" * 64}, Cache("/nonexistent"))
     'fetch'
     """
+    if source.get("kind") == "pytorch":
+        # A converted model has no upstream sha256 of its own: its cache entry is keyed by the
+        # weights' sha256, the architecture and the exporter versions (see quantzoo.convert).
+        from .convert import is_converted
+
+        return "hit" if is_converted(source, cache) else "fetch"
     sha = source.get("sha256")
     if not sha:
         return "fetch"
@@ -53,6 +61,10 @@ def _marker(tree: Path) -> Path:
 
 
 def cached_path(source: dict, cache: Cache) -> Path:
+    if source.get("kind") == "pytorch":
+        from .convert import converted_path
+
+        return converted_path(source, cache)
     return cache.tree(source["sha256"]) if is_tree(source) else cache.blob(source["sha256"])
 
 
@@ -70,6 +82,10 @@ def describe(source: dict) -> str:
         return source["url"] + (f"#{source['member']}" if source.get("member") else "")
     if kind == "file":
         return source["path"]
+    if kind == "pytorch" and isinstance(source.get("weights"), dict):
+        return f"{describe(source['weights'])} -> ONNX opset {source.get('opset') or 'default'}"
+    if kind == "bundle":
+        return f"bundle of {len(source.get('parts') or [])} files"
     return f"{kind} source"
 
 
@@ -79,6 +95,8 @@ def upstream_url(source: dict) -> str | None:
         return source["url"]
     if source.get("kind") == "pypi":
         return f"https://pypi.org/project/{source['package']}/{source['version']}/"
+    if source.get("kind") == "pytorch" and isinstance(source.get("weights"), dict):
+        return upstream_url(source["weights"])
     return None
 
 
@@ -226,10 +244,40 @@ def fetch_file(source: dict, cache: Cache, base_dir: Path | None = None) -> Path
     return _land_file(tmp, source, cache, str(path))
 
 
+def fetch_pytorch(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
+    """A PyTorch state dict + its architecture, converted to ONNX (torch is imported only here)."""
+    from .convert import convert_source
+
+    return convert_source(source, cache, base_dir)
+
+
+def fetch_bundle(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
+    """A folder assembled from files of several sources (``parts: [{name, source}]``), each
+    verified by its own sha256, the whole verified as a tree like any folder source."""
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=_mkdir(cache.root / "tmp")))
+    try:
+        for part in source.get("parts") or []:
+            name = str(part["name"])
+            if name.startswith("/") or ".." in Path(name).parts:
+                raise FetchError(f"bundle part name {name!r} must be a relative path inside the bundle")
+            got = fetch_source(part["source"], cache, base_dir=base_dir)
+            dest = staging / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if got.is_dir():
+                shutil.copytree(got, dest, ignore=shutil.ignore_patterns(".complete"))
+            else:
+                shutil.copyfile(got, dest)
+        return _land_tree(staging, source, cache, describe(source))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 SOURCES: dict[str, Callable[[dict, Cache, Path | None], Path]] = {
     "pypi": fetch_pypi,
     "url": fetch_url,
     "file": fetch_file,
+    "pytorch": fetch_pytorch,
+    "bundle": fetch_bundle,
 }
 
 
@@ -248,7 +296,7 @@ def fetch_source(source: dict, cache: Cache | str | os.PathLike | None = None, *
         raise QuantzooError(f"unknown source kind {kind!r}; expected one of {', '.join(SOURCES)}")
     if action(source, cache) == "hit":
         return cached_path(source, cache)
-    sha = source.get("sha256") or "unkeyed"
+    sha = source.get("sha256") or key_of(source)  # pytorch sources carry no sha256 of their own
     with cache.lock(f"src-{sha}"):
         if action(source, cache) == "hit":  # another process finished it while we waited
             return cached_path(source, cache)
@@ -300,7 +348,7 @@ def registry_sources(reg, models, datasets) -> list[tuple[str, dict, Path | None
     seen = set()
 
     def add(ident, source, base):
-        key = (source.get("kind"), source.get("sha256"), str(source.get("path")))
+        key = (source.get("kind"), source.get("sha256") or key_of(source), str(source.get("path")))
         if key not in seen:
             seen.add(key)
             items.append((ident, source, base))
