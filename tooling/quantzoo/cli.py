@@ -97,9 +97,13 @@ def _args_info(p):
 def _args_pull(p):
     p.add_argument("model", metavar="MODEL")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--variant", default=None, metavar="V")
-    g.add_argument("--max-size", type=int, default=None, metavar="BYTES")
-    g.add_argument("--min-agreement", type=float, default=None, metavar="X")
+    g.add_argument("--variant", default=None, metavar="V",
+                   help="a variant id from `quantzoo info` ('float' for the original; default: the recommended one)")
+    g.add_argument("--max-size", type=int, default=None, metavar="BYTES",
+                   help="the most agreeing variant of at most BYTES")
+    g.add_argument("--min-agreement", type=float, default=None, metavar="X",
+                   help="the smallest variant whose primary metric is >= X (a fraction): the first of "
+                        "top1_agreement, string_agreement, iou, cosine the model reports")
     _catalog(p)
     p.add_argument("-o", "--output-dir", default=".", metavar="DIR")
     _cache(p)
