@@ -298,8 +298,10 @@ def _top1(site: Site, vid: str) -> float:
     return _variant(site, vid)["metrics"]["scores"]["top1_agreement"]["mean"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served(site):
+    """One server for the module (a server costs half a second to stop); hit counts are compared
+    before and after, never absolute."""
     with LocalServer() as srv:
         srv.serve_dir(site.root)
         yield srv
@@ -356,6 +358,8 @@ def test_info_shows_every_variant_with_size_and_metrics(served, site, capsys):
 
 def test_pull_by_name_lands_the_recommended_variant_in_dir_and_prints_its_path(served, site, tmp_path, capsys):
     out_dir, cache = tmp_path / "models", tmp_path / "cache"
+    artifact = "/files/tiny-classifier/tiny-classifier-linear-8.onnx"
+    before = served.hits(artifact)
     rc, out, err = _pull(capsys, "tiny-classifier", "--catalog", served.url("/"), "-o", str(out_dir),
                          "--cache", str(cache))
     assert rc == 0, err
@@ -366,10 +370,12 @@ def test_pull_by_name_lands_the_recommended_variant_in_dir_and_prints_its_path(s
     assert (cache / "blobs" / expected["sha256"]).is_file()
     assert "tiny-classifier linear-8:" in err and "verified" in err
     # a second pull is served from the cache: index.json is read again, the artifact is not
-    hits = served.hits("/files/tiny-classifier/tiny-classifier-linear-8.onnx")
+    assert served.hits(artifact) == before + 1
+    index_hits = served.hits("/index.json")
     assert _pull(capsys, "tiny-classifier", "--catalog", served.url("/"), "-o", str(out_dir),
                  "--cache", str(cache))[0] == 0
-    assert served.hits("/files/tiny-classifier/tiny-classifier-linear-8.onnx") == hits == 1
+    assert served.hits(artifact) == before + 1
+    assert served.hits("/index.json") == index_hits + 1
 
 
 @pytest.mark.parametrize("choice, expected", [
@@ -536,8 +542,9 @@ def test_files_published_under_an_absolute_artifact_url_are_downloaded_from_ther
             v["file"] = served.url("/" + v["file"])
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.json").write_text(json.dumps(doc))   # index only: the files live on the server
+    before = served.hits("/files/tiny-classifier/tiny-classifier-linear-8.onnx")
     rc, out, err = _pull(capsys, "tiny-classifier", "--catalog", str(tmp_path / "site"), "-o", str(tmp_path / "d"),
                          "--cache", str(tmp_path / "c"))
     assert rc == 0, err
     assert hashlib.sha256(Path(out.strip()).read_bytes()).hexdigest() == _variant(site, "linear-8")["sha256"]
-    assert served.hits("/files/tiny-classifier/tiny-classifier-linear-8.onnx") == 1
+    assert served.hits("/files/tiny-classifier/tiny-classifier-linear-8.onnx") == before + 1
