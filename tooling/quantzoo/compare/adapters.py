@@ -267,12 +267,131 @@ def rendered_text_lines(root: Path, params: dict, skipped: list) -> list[Sample]
     return out
 
 
+# --- augmented photographs ----------------------------------------------------------------------
+
+def inscribed_box(w: int, h: int, angle: float) -> tuple[int, int, int, int]:
+    """The largest centred axis-aligned box inside a w×h image turned by `angle` degrees
+    (Pillow's ``rotate(expand=False)``), so a rotated photo is cropped free of blank corners.
+
+    >>> inscribed_box(400, 300, 0)
+    (0, 0, 400, 300)
+    >>> inscribed_box(400, 300, 8)
+    (16, 24, 384, 275)
+    """
+    import math
+
+    a = math.radians(angle)
+    sin_a, cos_a = abs(math.sin(a)), abs(math.cos(a))
+    long_side, short_side = max(w, h), min(w, h)
+    if short_side <= 2.0 * sin_a * cos_a * long_side or abs(sin_a - cos_a) < 1e-10:
+        x = 0.5 * short_side
+        wr, hr = (x / sin_a, x / cos_a) if w >= h else (x / cos_a, x / sin_a)
+    else:
+        cos_2a = cos_a * cos_a - sin_a * sin_a
+        wr, hr = (w * cos_a - h * sin_a) / cos_2a, (h * cos_a - w * sin_a) / cos_2a
+    wr, hr = min(w, int(math.floor(wr + 1e-9))), min(h, int(math.floor(hr + 1e-9)))
+    left, top = (w - wr) // 2, (h - hr) // 2
+    return left, top, left + wr, top + hr
+
+
+_ANCHORS = {"center": (0.5, 0.5), "top-left": (0, 0), "top-right": (1, 0), "bottom-left": (0, 1),
+            "bottom-right": (1, 1)}
+
+
+def crop_box(w: int, h: int, fraction: float, anchor: str) -> tuple[int, int, int, int]:
+    """The box of a crop keeping `fraction` of each side, placed at `anchor` (see `_ANCHORS`).
+
+    >>> crop_box(100, 80, 0.8, "center"), crop_box(100, 80, 0.8, "bottom-right")
+    ((10, 8, 90, 72), (20, 16, 100, 80))
+    """
+    if anchor not in _ANCHORS:
+        raise QuantzooError(f"unknown crop anchor {anchor!r}; expected one of {', '.join(_ANCHORS)}")
+    if not 0 < float(fraction) <= 1:
+        raise QuantzooError(f"crop fraction must be in (0, 1], found {fraction!r}")
+    cw, ch = max(1, int(round(w * float(fraction)))), max(1, int(round(h * float(fraction))))
+    fx, fy = _ANCHORS[anchor]
+    left, top = int((w - cw) * fx), int((h - ch) * fy)
+    return left, top, left + cw, top + ch
+
+
+def augment(img, fraction: float = 1.0, anchor: str = "center", flip: bool = False, angle: float = 0.0,
+            max_shorter_side: int | None = None):
+    """One deterministic view of a photo: rotate by `angle` (cropped free of blank corners), keep
+    `fraction` of each side at `anchor`, mirror when `flip`, then shrink so the shorter side is at
+    most `max_shorter_side`.
+
+    >>> from PIL import Image
+    >>> augment(Image.new("RGB", (400, 300)), 0.8, "top-left", True, 8, 128).size
+    (187, 128)
+    """
+    from PIL import Image, ImageOps
+
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    if angle:
+        img = img.rotate(float(angle), resample=Image.Resampling.BILINEAR, expand=False)
+        img = img.crop(inscribed_box(img.width, img.height, float(angle)))
+    if float(fraction) != 1.0:
+        img = img.crop(crop_box(img.width, img.height, fraction, anchor))
+    if flip:
+        img = ImageOps.mirror(img)
+    if max_shorter_side and min(img.size) > int(max_shorter_side):
+        r = int(max_shorter_side) / min(img.size)
+        img = img.resize((max(1, round(img.width * r)), max(1, round(img.height * r))), Image.Resampling.BILINEAR)
+    return img
+
+
+def _view_tag(fraction: float, anchor: str, flip: bool, angle: float) -> str:
+    parts = []
+    if float(fraction) != 1.0:
+        parts.append(f"crop{float(fraction):g}-{anchor}")
+    if flip:
+        parts.append("flip")
+    if angle:
+        parts.append(f"rot{float(angle):+g}")
+    return "+".join(parts)
+
+
+def augmented_images(root: Path, params: dict, skipped: list) -> list[Sample]:
+    """Every photo under `root` in a fixed grid of views: each of ``crops`` ([fraction, anchor]
+    pairs; default [[1, center]]) × ``flips`` ([false]) × ``rotations`` (degrees; [0]). The
+    unchanged view's key is the photo's path, the others' ``<path>#<view>`` (e.g.
+    ``coffee.png#crop0.8-top-left+flip+rot-8``). ``classes`` maps a photo's file name to its
+    label (photos not listed are unlabelled); ``max_shorter_side`` shrinks each view; ``limit``
+    thins the views, evenly.
+
+    >>> import tempfile, pathlib; from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp()); Image.new("RGB", (64, 48)).save(d / "a.png")
+    >>> s = augmented_images(d, {"flips": [False, True], "rotations": [0, 5], "classes": {"a.png": "x"}}, [])
+    >>> [(x.key, x.label) for x in s]
+    [('a.png', 'x'), ('a.png#rot+5', 'x'), ('a.png#flip', 'x'), ('a.png#flip+rot+5', 'x')]
+    """
+    crops = params.get("crops") or [[1.0, "center"]]
+    flips = params.get("flips") or [False]
+    rotations = params.get("rotations") or [0]
+    classes = params.get("classes") or {}
+    views = [(float(c[0]), str(c[1]) if len(c) > 1 else "center", bool(f), float(r))
+             for c in crops for f in flips for r in rotations]
+    photos = images_dataset(root, {k: v for k, v in params.items() if k != "limit"}, skipped)
+    out = []
+    for photo in photos:
+        name = photo.key.rsplit("/", 1)[-1]
+        label = classes.get(photo.key, classes.get(name))
+        for fraction, anchor, flip, angle in views:
+            tag = _view_tag(fraction, anchor, flip, angle)
+            img = augment(photo.data, fraction, anchor, flip, angle, params.get("max_shorter_side"))
+            out.append(Sample(f"{photo.key}#{tag}" if tag else photo.key, img,
+                              None if label is None else str(label)))
+    return thin(out, params.get("limit"))
+
+
 # name -> (root, params, skipped) -> list[Sample]
 DATASET_ADAPTERS: dict[str, Callable[[Path, dict, list], list[Sample]]] = {
     "files": files_dataset,
     "images": images_dataset,
     "arrays": arrays_dataset,
     "rendered-text-lines": rendered_text_lines,
+    "augmented-images": augmented_images,
 }
 
 # which folder adapter reads a folder of raw files for a preprocessor (for `--data DIR`)
