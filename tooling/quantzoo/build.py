@@ -1,0 +1,579 @@
+"""`quantzoo build`: fetch → quantize → compare for every model × variant, then publish the site.
+
+Every result is content-addressed in the cache, so a rerun with nothing changed does no
+quantize or compare work (and says so):
+
+    derived/artifacts/<key>.onnx (+ .json)   key = source sha256 + variant spec + quantzoo version
+    derived/comparisons/<key>.json           key = artifact sha256 + evaluation data + version
+    derived/previews/<key>.png               output maps on one input (map-output models)
+    derived/graph-info/<key>.json            parameter count and operator histogram of a float model
+
+Model × variant jobs run in worker processes (``--jobs``, default: the number of cores). A job
+that fails is reported with its stage and its message; the other models still publish, and the
+command exits 1 at the end. The site is built next to its target and swapped in only when the
+MkDocs build succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .cache import Cache, atomic_path, key_of, sha256_file, write_json
+from .errors import QuantzooError, UsageError
+
+PREVIEW_MAX_SIDE = 320
+
+
+# --- keys (pure) ----------------------------------------------------------------------------
+
+def artifact_key(source_sha256: str, spec: dict, version: str = __version__) -> str:
+    """The cache key of a quantized artifact: source bytes, variant settings, tool version.
+
+    >>> artifact_key("ab" * 32, {"mode": "fp16"}) == artifact_key("ab" * 32, {"mode": "fp16"})
+    True
+    >>> artifact_key("ab" * 32, {"mode": "fp16"}) == artifact_key("ab" * 32, {"mode": "fp16"}, "9.9")
+    False
+    """
+    return key_of("artifact", source_sha256, spec, version)
+
+
+def evaluation_identity(model, dataset) -> dict:
+    """Everything besides the two models that decides a comparison's numbers (pure)."""
+    ds = None
+    if dataset is not None:
+        ds = {"id": dataset.id, "source": dataset.source, "adapter": dataset.adapter,
+              "params": dataset.params or {}, "labels": dataset.labels}
+    return {"task": model.task, "preprocessing": model.preprocessing, "labels": model.labels,
+            "label_map": model.label_map, "dataset": ds, "samples": model.samples or []}
+
+
+def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:
+    """The cache key of a comparison: artifact bytes, float bytes, evaluation data, tool version."""
+    return key_of("comparison", artifact_sha256, float_sha256, identity, version)
+
+
+def preview_key(model_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:
+    """The cache key of an output-map preview of one model file (the float one or an artifact)."""
+    return key_of("preview", model_sha256, float_sha256, identity, version)
+
+
+def map_output(model) -> dict | None:
+    """The first output that is an image or a map ([N, C, H, W]), or None."""
+    for o in model.outputs:
+        if len(o.get("shape") or []) == 4:
+            return o
+    return None
+
+
+# --- the paths of stored results ------------------------------------------------------------
+
+def artifact_paths(cache: Cache, key: str) -> tuple[Path, Path]:
+    return cache.derived("artifacts", key, ".onnx"), cache.derived("artifacts", key, ".json")
+
+
+def read_artifact(cache: Cache, key: str) -> dict | None:
+    """The stored artifact's record ({"sha256", "size", ...}) when the artifact is complete."""
+    onnx_path, meta_path = artifact_paths(cache, key)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not onnx_path.is_file() or onnx_path.stat().st_size != meta.get("size"):
+        return None
+    return meta
+
+
+def comparison_path(cache: Cache, key: str) -> Path:
+    return cache.derived("comparisons", key, ".json")
+
+
+def preview_path(cache: Cache, key: str, part: str = "") -> Path:
+    return cache.derived("previews", key + (f"-{part}" if part else ""), ".png")
+
+
+# --- graph facts of the float model --------------------------------------------------------
+
+_FLOAT_TYPES = {1, 10, 11, 16}  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
+
+
+def graph_info(path: Path) -> dict:
+    """Parameter count (float elements in initializers and Constant nodes, subgraphs included),
+    operator histogram, opset and producer of an ONNX file."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    ops: dict[str, int] = {}
+    params = 0
+
+    def tensor_elems(t) -> int:
+        n = 1
+        for d in t.dims:
+            n *= d
+        return n if t.data_type in _FLOAT_TYPES else 0
+
+    def walk(graph):
+        nonlocal params
+        for init in graph.initializer:
+            params += tensor_elems(init)
+        for node in graph.node:
+            key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+            ops[key] = ops.get(key, 0) + 1
+            for attr in node.attribute:
+                if node.op_type == "Constant" and attr.name == "value" and attr.HasField("t"):
+                    params += tensor_elems(attr.t)
+                if attr.HasField("g"):
+                    walk(attr.g)
+                for g in attr.graphs:
+                    walk(g)
+
+    walk(model.graph)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {"parameters": params, "ops": dict(sorted(ops.items())), "opset": opset,
+            "producer": f"{model.producer_name} {model.producer_version}".strip() or None}
+
+
+def cached_graph_info(cache: Cache, path: Path, sha256: str) -> dict:
+    target = cache.derived("graph-info", key_of("graph-info", sha256, __version__), ".json")
+    try:
+        return json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    info = graph_info(path)
+    write_json(target, info)
+    return info
+
+
+# --- the worker: one model × variant --------------------------------------------------------
+
+_STATE: dict[str, dict] = {"registries": {}, "evaluations": {}}
+_KEEP_EVALUATIONS = 4
+
+
+def _registry(root: str):
+    from .registry import load_registry
+
+    reg = _STATE["registries"].get(root)
+    if reg is None:
+        reg = _STATE["registries"][root] = load_registry(root)
+    return reg
+
+
+def _evaluation(model, float_path: Path, float_sha: str, reg, cache: Cache):
+    """The prepared comparison data of a model, kept for the life of the worker process."""
+    from .compare import prepare
+
+    key = (model.id, float_sha)
+    evs = _STATE["evaluations"]
+    ev = evs.pop(key, None)
+    if ev is None:
+        ev = prepare(float_path, None, model=model, registry=reg, cache=cache)
+    evs[key] = ev  # most recently used last
+    while len(evs) > _KEEP_EVALUATIONS:  # evaluations hold preprocessed batches: keep a few
+        evs.pop(next(iter(evs)))
+    return ev
+
+
+def _quantize(model, variant, float_path: Path, float_sha: str, cache: Cache, key: str) -> dict:
+    from .quantize import quantize_file
+
+    onnx_path, meta_path = artifact_paths(cache, key)
+    with cache.lock(f"artifact-{key[:24]}"):
+        meta = read_artifact(cache, key)
+        if meta is not None:
+            return meta
+        with atomic_path(onnx_path) as tmp:
+            report = quantize_file(float_path, tmp, mode=variant.mode, nbits=variant.nbits,
+                                   granularity=variant.granularity, block_size=variant.block_size,
+                                   group_size=variant.group_size, lut_function=variant.lut_function,
+                                   source_sha256=float_sha, jobs=1)
+            sha, size = sha256_file(tmp), tmp.stat().st_size
+        meta = {"sha256": sha, "size": size, "model": model.id, "variant": variant.id, "spec": variant.spec(),
+                "source_sha256": float_sha, "quantzoo": __version__,
+                "report": report.to_dict() if hasattr(report, "to_dict") else None}
+        write_json(meta_path, meta)
+    return meta
+
+
+def _preview_sample(ev, model, out_index: int) -> int:
+    """Which sample the output grid shows: the first of the manifest's `samples` found in the
+    data, else the one whose float output map has the largest mean (the most 'text' or signal)."""
+    import numpy as np
+
+    keys = [s.key for s in ev.data.samples]
+    for name in model.samples or []:
+        for i, k in enumerate(keys):
+            if k == name or k.endswith("/" + name):
+                return i
+    best, best_v, i = 0, None, 0
+    for batch in ev.reference[out_index]:
+        for row in batch:
+            v = float(np.mean(np.abs(row)))
+            if best_v is None or v > best_v:
+                best, best_v = i, v
+            i += 1
+    return best
+
+
+def _sample_feed(ev, index: int) -> dict:
+    start = 0
+    for batch in ev.batches:
+        n = len(next(iter(batch.values())))
+        if index < start + n:
+            return {k: v[index - start:index - start + 1] for k, v in batch.items()}
+        start += n
+    raise IndexError(index)
+
+
+def map_png(y, lo: float, hi: float) -> bytes:
+    """One [C, H, W] output map as PNG bytes, values lo..hi to black..white (C 3: colour)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(y, dtype=np.float64)
+    if a.ndim == 3:
+        a = a if a.shape[0] == 3 else a[:1]
+        a = np.transpose(a, (1, 2, 0))
+        a = a[:, :, 0] if a.shape[2] == 1 else a
+    span = hi - lo if hi > lo else 1.0
+    img = Image.fromarray(np.clip((a - lo) / span * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return _png_bytes(img)
+
+
+def _png_bytes(img) -> bytes:
+    import io
+
+    from PIL import Image
+
+    w, h = img.size
+    scale = PREVIEW_MAX_SIDE / max(w, h)
+    if scale < 1:
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _previews(model, ev, float_sha: str, identity: dict, artifact_path: Path, artifact_sha: str,
+              cache: Cache) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    out = map_output(model)
+    j = ev.output_names.index(out["name"]) if out["name"] in ev.output_names else 0
+    idx = _preview_sample(ev, model, j)
+    start = 0
+    ref = None
+    for batch in ev.reference[j]:
+        if idx < start + len(batch):
+            ref = np.asarray(batch[idx - start])
+            break
+        start += len(batch)
+    lo, hi = (0.0, 1.0) if ref.min() >= 0 and ref.max() <= 1 else (float(ref.min()), float(ref.max()))
+    fkey = preview_key(float_sha, float_sha, identity)
+    if not preview_path(cache, fkey).is_file():
+        sample = ev.data.samples[idx].data
+        if hasattr(sample, "convert"):
+            with atomic_path(preview_path(cache, fkey, "input")) as tmp:
+                tmp.write_bytes(_png_bytes(sample.convert("RGB")))
+        with atomic_path(preview_path(cache, fkey)) as tmp:
+            tmp.write_bytes(map_png(ref, lo, hi))
+    sess = ort.InferenceSession(str(artifact_path), providers=["CPUExecutionProvider"])
+    y = sess.run([ev.output_names[j]], _sample_feed(ev, idx))[0][0]
+    with atomic_path(preview_path(cache, preview_key(artifact_sha, float_sha, identity))) as tmp:
+        tmp.write_bytes(map_png(y, lo, hi))
+
+
+def run_job(job: dict) -> dict:
+    """Worker: make sure one model × variant has its artifact, comparison and preview in the cache.
+
+    `job` is plain data (it crosses a process boundary): zoo, cache, model, variant, float_path,
+    float_sha256. Returns {"model", "variant", "did": [stages that ran], "error", "stage"}.
+    """
+    result: dict[str, Any] = {"model": job["model"], "variant": job["variant"], "did": [], "error": None,
+                              "stage": None}
+    stage = "load"
+    try:
+        reg = _registry(job["zoo"])
+        model = reg.model(job["model"])
+        variant = next(v for v in model.variants if v.id == job["variant"])
+        cache = Cache(job["cache"])
+        float_path, float_sha = Path(job["float_path"]), job["float_sha256"]
+        identity = evaluation_identity(model, reg.datasets.get(model.dataset))
+
+        stage = "quantize"
+        key = artifact_key(float_sha, variant.spec())
+        meta = read_artifact(cache, key)
+        if meta is None:
+            meta = _quantize(model, variant, float_path, float_sha, cache, key)
+            result["did"].append("quantize")
+        art_path = artifact_paths(cache, key)[0]
+
+        stage = "compare"
+        ckey = comparison_key(meta["sha256"], float_sha, identity)
+        cpath = comparison_path(cache, ckey)
+        ev = None
+        if not cpath.is_file():
+            ev = _evaluation(model, float_path, float_sha, reg, cache)
+            comparison = ev.compare(art_path)
+            write_json(cpath, comparison.to_dict())
+            result["did"].append("compare")
+
+        if map_output(model) is not None:
+            stage = "preview"
+            pkey = preview_key(meta["sha256"], float_sha, identity)
+            fkey = preview_key(float_sha, float_sha, identity)
+            if not (preview_path(cache, pkey).is_file() and preview_path(cache, fkey).is_file()):
+                ev = ev or _evaluation(model, float_path, float_sha, reg, cache)
+                _previews(model, ev, float_sha, identity, art_path, meta["sha256"], cache)
+                result["did"].append("preview")
+    except QuantzooError as e:
+        result.update(error=str(e), stage=stage)
+    except Exception as e:  # a bug or an unexpected library error: report it, keep building the rest
+        result.update(error=f"{type(e).__name__}: {e}", stage=stage)
+    return result
+
+
+# --- planning and collecting (main process) -------------------------------------------------
+
+@dataclass
+class ModelState:
+    model: Any
+    float_path: Path | None = None
+    float_sha256: str | None = None
+    info: dict | None = None
+    error: tuple[str, str] | None = None     # (stage, message) when the model cannot build at all
+    jobs: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+
+def job_is_done(cache: Cache, model, variant, float_sha: str, identity: dict) -> bool:
+    """Whether every stored result of one model × variant is already in the cache."""
+    meta = read_artifact(cache, artifact_key(float_sha, variant.spec()))
+    if meta is None:
+        return False
+    if not comparison_path(cache, comparison_key(meta["sha256"], float_sha, identity)).is_file():
+        return False
+    if map_output(model) is not None:
+        if not preview_path(cache, preview_key(meta["sha256"], float_sha, identity)).is_file():
+            return False
+        if not preview_path(cache, preview_key(float_sha, float_sha, identity)).is_file():
+            return False
+    return True
+
+
+def collect(state: ModelState, reg, cache: Cache):
+    """The BuiltModel of one model, read back from the cache (None when nothing usable)."""
+    from .publish import BuiltModel, BuiltVariant
+
+    model = state.model
+    ds = reg.datasets.get(model.dataset)
+    identity = evaluation_identity(model, ds)
+    failed = {f["variant"] for f in state.failures}
+    variants = []
+    fkey = preview_key(state.float_sha256, state.float_sha256, identity)
+    for var in model.variants:
+        if var.id in failed:
+            continue
+        key = artifact_key(state.float_sha256, var.spec())
+        meta = read_artifact(cache, key)
+        cpath = comparison_path(cache, comparison_key(meta["sha256"], state.float_sha256, identity)) if meta else None
+        if meta is None or cpath is None or not cpath.is_file():
+            state.failures.append({"variant": var.id, "stage": "collect",
+                                   "error": "its results are missing from the cache after the build"})
+            continue
+        comparison = json.loads(cpath.read_text(encoding="utf-8"))
+        pv = preview_path(cache, preview_key(meta["sha256"], state.float_sha256, identity))
+        variants.append(BuiltVariant(var, artifact_paths(cache, key)[0], meta["sha256"], meta["size"], comparison,
+                                     pv if pv.is_file() else None))
+    if not variants:
+        return None
+    pin, pfl = preview_path(cache, fkey, "input"), preview_path(cache, fkey)
+    return BuiltModel(model=model, float_path=state.float_path, float_sha256=state.float_sha256,
+                      float_size=state.float_path.stat().st_size, info=state.info or {}, variants=variants,
+                      failures=list(state.failures), preview_input=pin if pin.is_file() else None,
+                      preview_float=pfl if pfl.is_file() else None, dataset=ds)
+
+
+@dataclass
+class BuildResult:
+    built: list                     # publish.BuiltModel
+    failed_models: list[dict]       # {"model", "stage", "error"}: not published
+    failures: list[dict]            # every failure: {"model", "variant", "stage", "error"}
+    counts: dict                    # jobs, reused, quantized, compared, previews
+    seconds: float
+
+
+def _fetch_all(reg, models, cache: Cache, jobs: int, progress, states: dict[str, ModelState]) -> None:
+    from .fetch import fetch_source, registry_sources
+
+    items = registry_sources(reg, models, [])
+    task = progress.add_task("fetch", total=len(items))
+    errors: dict[str, str] = {}
+    paths: dict[str, Path] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, 4))) as pool:
+        futs = {pool.submit(fetch_source, src, cache, base_dir=base): ident for ident, src, base in items}
+        for fut in as_completed(futs):
+            ident = futs[fut]
+            try:
+                paths[ident] = fut.result()
+            except QuantzooError as e:
+                errors[ident] = str(e)
+            except Exception as e:
+                errors[ident] = f"{type(e).__name__}: {e}"
+            progress.advance(task)
+    for m in models:
+        st = states[m.id]
+        for ident, what in ((m.id, "the model"), (f"{m.id} labels", "its labels"), (m.dataset, "its dataset")):
+            if ident in errors and st.error is None:
+                st.error = ("fetch", f"{what} ({ident}): {errors[ident]}")
+        if st.error is None:
+            st.float_path = paths[m.id]
+
+
+def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, console=None) -> BuildResult:
+    """Fetch, quantize and compare every model × variant (incrementally, in parallel)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    t0 = time.perf_counter()
+    console = console or Console(stderr=True)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    states = {m.id: ModelState(m) for m in models}
+    counts = {"jobs": 0, "reused": 0, "quantized": 0, "compared": 0, "previews": 0}
+    columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        _fetch_all(reg, models, cache, jobs, progress, states)
+
+        todo: list[dict] = []
+        for m in models:
+            st = states[m.id]
+            if st.error:
+                continue
+            try:
+                st.float_sha256 = sha256_file(st.float_path)
+                st.info = cached_graph_info(cache, st.float_path, st.float_sha256)
+            except Exception as e:  # an unreadable float model fails that model only
+                st.error = ("inspect", f"{type(e).__name__}: {e}" if not isinstance(e, QuantzooError) else str(e))
+                continue
+            identity = evaluation_identity(m, reg.datasets.get(m.dataset))
+            for var in m.variants:
+                counts["jobs"] += 1
+                if job_is_done(cache, m, var, st.float_sha256, identity):
+                    counts["reused"] += 1
+                    continue
+                todo.append({"zoo": str(reg.root), "cache": str(cache.root), "model": m.id, "variant": var.id,
+                             "float_path": str(st.float_path), "float_sha256": st.float_sha256})
+        # interleave models so parallel workers start on different models (each prepares its own data)
+        rank: dict[str, int] = {}
+        keyed = []
+        for i, t in enumerate(todo):
+            rank[t["model"]] = rank.get(t["model"], -1) + 1
+            keyed.append((rank[t["model"]], i, t))
+        todo = [t for _, _, t in sorted(keyed, key=lambda x: x[:2])]
+
+        task = progress.add_task("quantize + compare", total=counts["jobs"], completed=counts["reused"])
+        if not todo:
+            progress.console.print(f"nothing changed: all {counts['jobs']} artifacts and comparisons reused "
+                                   "from the cache (no quantize or compare work)")
+
+        def record(r: dict) -> None:
+            if r["error"]:
+                states[r["model"]].failures.append({"variant": r["variant"], "stage": r["stage"], "error": r["error"]})
+                progress.console.print(f"[red]FAILED[/] {r['model']} {r['variant']} ({r['stage']}): "
+                                       f"{r['error'].splitlines()[0][:300]}", highlight=False)
+            did = r["did"]
+            counts["quantized"] += "quantize" in did
+            counts["compared"] += "compare" in did
+            counts["previews"] += "preview" in did
+            progress.advance(task)
+
+        if todo and jobs == 1:
+            for job in todo:
+                record(run_job(job))
+        elif todo:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")  # workers import onnxruntime fresh; no forked threads
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
+                futs = {pool.submit(run_job, job): job for job in todo}
+                for fut in as_completed(futs):
+                    job = futs[fut]
+                    try:
+                        r = fut.result()
+                    except Exception as e:  # the worker died (out of memory, killed): report, go on
+                        r = {"model": job["model"], "variant": job["variant"], "did": [], "stage": "worker",
+                             "error": f"the worker process died: {type(e).__name__}: {e}"}
+                    record(r)
+
+    built, failed_models, failures = [], [], []
+    for m in models:
+        st = states[m.id]
+        bm = None if st.error else collect(st, reg, cache)
+        for f in st.failures:
+            failures.append({"model": m.id, **f})
+        if st.error:
+            failures.append({"model": m.id, "variant": None, "stage": st.error[0], "error": st.error[1]})
+            failed_models.append({"model": m.id, "stage": st.error[0], "error": st.error[1]})
+        elif bm is None:
+            failed_models.append({"model": m.id, "stage": "variants", "error": "no variant could be built"})
+        else:
+            built.append(bm)
+    return BuildResult(built=built, failed_models=failed_models, failures=failures, counts=counts,
+                       seconds=time.perf_counter() - t0)
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def cli_build(args) -> int:
+    """``quantzoo build [ID ...] [--zoo DIR] [--cache DIR] [--site-dir DIR] [--jobs N] [--artifact-base-url URL]``."""
+    from rich.console import Console
+
+    from .publish import publish_site
+    from .registry import load_registry
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, found {args.jobs}")
+    base = args.artifact_base_url
+    if base is not None and not base.lower().startswith(("https://", "http://")):
+        raise UsageError(f"--artifact-base-url must be an http(s) URL, found {base!r}")
+    reg = load_registry(args.zoo)
+    models, datasets = reg.select(args.ids)
+    if args.ids and datasets:
+        raise UsageError(f"quantzoo build takes model ids; {', '.join(d.id for d in datasets)} "
+                         f"{'is a dataset' if len(datasets) == 1 else 'are datasets'} (use quantzoo fetch for those)")
+    if not models:
+        raise QuantzooError(f"no models in {reg.root / 'models'}; add a model manifest first")
+    cache = Cache(args.cache)
+    console = Console(stderr=True)
+    result = run_pipeline(reg, models, cache, jobs=args.jobs, console=console)
+    c = result.counts
+    console.print(f"{c['jobs']} model × variant results: {c['reused']} reused from the cache, "
+                  f"{c['quantized']} quantized, {c['compared']} compared, {c['previews']} previews drawn "
+                  f"({result.seconds:.1f} s)", highlight=False)
+    if not result.built:
+        for f in result.failures:
+            console.print(f"  {f['model']} {f['variant'] or ''} ({f['stage']}): {f['error']}", highlight=False)
+        raise QuantzooError(f"no model could be built, so the site at {args.site_dir} was left as it was; "
+                            "fix the failures above and run quantzoo build again")
+    with console.status("publishing the site (pages, MkDocs, files, viewer)"):
+        report = publish_site(result.built, args.site_dir, registry=reg, artifact_base_url=base,
+                              failed=result.failed_models)
+    n_var = sum(len(b.variants) for b in result.built)
+    console.print(f"site: {report.site_dir / 'index.html'}  ({len(result.built)} models, {n_var} variants, "
+                  f"{report.pages} pages, published in {report.seconds.get('total', 0):.1f} s)", highlight=False)
+    if result.failures:
+        console.print(f"[red]{len(result.failures)} failure{'s' if len(result.failures) != 1 else ''}:[/]")
+        for f in result.failures:
+            what = f"{f['model']} {f['variant']}" if f["variant"] else f["model"]
+            console.print(f"  {what} ({f['stage']}): {f['error']}", highlight=False, markup=False)
+        return 1
+    return 0
