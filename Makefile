@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# torch is pinned and installed before the torch extra: here `torch==2.13.0` is the local CPU
+# build, while letting pip resolve a bare `torch` would pull several GB of CUDA wheels.
+TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: install site test bench serve browser clean
@@ -12,7 +15,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e '.[dev,torch]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
