@@ -1,0 +1,215 @@
+"""The built site in a real browser: Playwright driving Debian's Chromium against 127.0.0.1.
+
+One small site is built for the module; every request that leaves 127.0.0.1 is blocked and
+recorded (the catalog and the bundled Netron viewer must not phone home). Screenshots go to
+test-artifacts/site/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "test-artifacts" / "site"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+EVIL = ("<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
+        "[link](javascript:window.__pwned=3)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from quantzoo.publish import publish_site
+    from quantzoo.publish.synthetic import synthetic_results, write_synthetic_zoo
+
+    root = tmp_path_factory.mktemp("browser")
+    reg = write_synthetic_zoo(root / "zoo", 6, description=EVIL)
+    built = synthetic_results(reg, root / "work")
+    publish_site(built, root / "site", registry=reg)
+    return root / "site", built
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    folder, _ = site
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    outside: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(server):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    ctx.route("**/*", route)
+    pg = ctx.new_page()
+    pg.outside = outside
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors
+    yield pg
+    ctx.close()
+
+
+def shot(pg, name: str, **kw) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    pg.screenshot(path=str(path), **kw)
+    return path
+
+
+def _index(server_folder: Path) -> dict:
+    return json.loads((server_folder / "index.json").read_text(encoding="utf-8"))
+
+
+def _column(pg, table: str, index: int) -> list[str]:
+    return [c.strip() for c in pg.locator(f"#{table} tbody tr:not([hidden]) td:nth-child({index})").all_inner_texts()]
+
+
+def test_catalog_lists_every_model_of_index_json(page, server, site):
+    page.goto(server)
+    rows = page.locator("#catalog tbody tr")
+    models = _index(site[0])["models"]
+    assert rows.count() == len(models)
+    for m in models:
+        assert page.locator(f'#catalog a[href="models/{m["id"]}.html"]').first.inner_text() == m["name"]
+    assert page.locator("[data-qz-count]").inner_text() == f"{len(models)} of {len(models)} models"
+    shot(page, "catalog", full_page=True)
+    assert page.errors == [] and page.outside == []
+
+
+def test_clicking_a_header_sorts_the_catalog_and_clicking_again_reverses_it(page, server):
+    page.goto(server)
+    header = page.locator("#catalog thead th", has_text="its size")
+    col = 6
+    header.click()
+    sizes = [float(x) for x in page.locator(f"#catalog tbody td:nth-child({col})").evaluate_all(
+        "cells => cells.map(c => c.dataset.sort)")]
+    assert sizes == sorted(sizes) and len(set(sizes)) > 1
+    assert header.get_attribute("aria-sort") == "ascending"
+    header.click()
+    again = [float(x) for x in page.locator(f"#catalog tbody td:nth-child({col})").evaluate_all(
+        "cells => cells.map(c => c.dataset.sort)")]
+    assert again == sorted(sizes, reverse=True)
+    page.locator("#catalog thead th", has_text="task").click()
+    tasks = _column(page, "catalog", 2)
+    assert tasks == sorted(tasks)
+    shot(page, "catalog-sorted-by-task")
+
+
+def test_filtering_by_task_and_size_hides_the_other_rows(page, server, site):
+    page.goto(server)
+    models = _index(site[0])["models"]
+    page.select_option("[data-qz-filter=task]", "dense")
+    dense = [m for m in models if m["task"] == "dense"]
+    assert _column(page, "catalog", 2) == ["dense"] * len(dense)
+    assert page.locator("[data-qz-count]").inner_text() == f"{len(dense)} of {len(models)} models"
+    page.select_option("[data-qz-filter=task]", "")
+    page.fill("[data-qz-filter=max-size]", "0.0015")  # 1.5 kB: only models whose recommended file is smaller
+    small = [m for m in models if next(v["size"] for v in m["variants"] if v["id"] == m["recommended"]) <= 1500]
+    assert 0 < len(small) < len(models)
+    assert page.locator("#catalog tbody tr:not([hidden])").count() == len(small)
+    shot(page, "catalog-filtered")
+
+
+def test_model_page_shows_the_variants_table_the_chart_and_the_output_grid(page, server, site):
+    _, built = site
+    bm = next(b for b in built if b.model.task == "text-detection")
+    page.goto(server + f"models/{bm.model.id}.html")
+    assert page.locator("#variants tbody tr").count() == len(bm.variants) + 1  # + the float row
+    chart = page.locator("svg.qz-chart")
+    assert chart.is_visible()
+    box = chart.bounding_box()
+    assert box["width"] > 500 and box["height"] > 200
+    assert chart.locator("g.qz-point").count() == len(bm.variants)
+    labels = chart.locator("text").all_text_contents()
+    assert all(any(t.endswith(v.variant.id) for t in labels) for v in bm.variants)
+    grid = page.locator(".qz-grid img")
+    assert grid.count() == len(bm.variants) + 2  # the input, the float output, every variant
+    assert all(n > 0 for n in grid.evaluate_all("imgs => imgs.map(i => i.naturalWidth)"))
+    shot(page, "model-page", full_page=True)
+    chart.screenshot(path=str(SHOTS / "model-chart.png"))
+    assert page.errors == [] and page.outside == []
+
+
+def test_a_download_returns_the_bytes_whose_sha256_the_page_and_index_json_give(page, server, site):
+    _, built = site
+    bm = built[0]
+    index = {m["id"]: m for m in _index(site[0])["models"]}[bm.model.id]
+    page.goto(server + f"models/{bm.model.id}.html")
+    for vid in ("kmeans-4", "fp16"):
+        link = page.locator(f"#variant-{vid} a.qz-download")
+        shown = page.locator(f"#variant-{vid} code.qz-sha").inner_text().strip()
+        with page.expect_download() as dl:
+            link.click()
+        data = Path(dl.value.path()).read_bytes()
+        entry = next(v for v in index["variants"] if v["id"] == vid)
+        assert hashlib.sha256(data).hexdigest() == shown == link.get_attribute("data-sha256") == entry["sha256"]
+        assert dl.value.suggested_filename == f"{bm.model.id}-{vid}.onnx"
+
+
+def test_the_graph_view_opens_the_model_in_the_bundled_netron_without_leaving_the_site(page, server, site):
+    _, built = site
+    bm = built[0]
+    page.goto(server + f"models/{bm.model.id}.html")
+    with page.context.expect_page() as new:
+        page.locator("#variant-kmeans-4 a.qz-graph").click()
+    viewer = new.value
+    viewer.wait_for_selector("#canvas g.node", timeout=30_000)
+    assert viewer.locator("#canvas g.node").count() >= 3  # input, MatMul, output
+    assert viewer.locator("body").get_attribute("class").split()[0] == "default"  # the graph, not a dialog
+    viewer.wait_for_timeout(300)
+    shot(viewer, "netron-graph")
+    assert page.outside == [], f"requests left the site: {page.outside}"
+
+
+def test_a_script_in_a_manifest_description_does_not_run(page, server, site):
+    _, built = site
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for path in ["", f"models/{built[0].model.id}.html", f"models/{built[1].model.id}.html"]:
+        page.goto(server + path)
+        page.wait_for_load_state("load")
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+    desc = page.locator(".qz-description").first.inner_text()
+    assert desc.startswith("<script>window.__pwned = 1</script>")  # shown as text
+    page.locator(".qz-description").first.screenshot(path=str(SHOTS / "escaped-description.png"))
+    assert dialogs == [] and page.errors == []
