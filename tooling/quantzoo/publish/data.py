@@ -65,6 +65,7 @@ class BuiltModel:
     preview_input: Path | None = None            # PNG of the preview input
     preview_float: Path | None = None            # PNG of the float model's output on it
     dataset: Any = None                          # registry Dataset used for the comparisons
+    named: dict | None = None                    # compare.named.named_predictions: top labels on named samples
 
 
 # --- small pure helpers ---------------------------------------------------------------------
@@ -406,7 +407,32 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
                     if any(v.preview for v in bm.variants) else None),
         "tags": m.tags,
         "public_float_file": public_file(m.id, float_file_name(m.id), artifact_base_url),
+        "named": named_context(bm),
     }
+
+
+def named_context(bm: BuiltModel) -> dict | None:
+    """The named-samples table: one column per photograph, one row for the float model's top label
+    and probability, then one per variant (``changed`` where its top class differs from the float's)."""
+    named = bm.named or {}
+    models = named.get("models") or {}
+    ref = models.get("float") or {}
+    samples = [n for n in named.get("samples") or [] if n in ref]
+    if not samples:
+        return None
+
+    def cell(p: dict | None, base: dict | None) -> dict | None:
+        if p is None:
+            return None
+        return {"label": p["label"], "probability": f"{100 * p['probability']:.0f}%",
+                "changed": base is not None and p["index"] != base["index"]}
+
+    rows = [{"id": "float", "cells": [cell(ref[n], None) for n in samples]}]
+    for v in bm.variants:
+        got = models.get(v.variant.id)
+        if got is not None:
+            rows.append({"id": v.variant.id, "cells": [cell(got.get(n), ref[n]) for n in samples]})
+    return {"output": named.get("output"), "samples": samples, "rows": rows}
 
 
 def _source_text(src: dict) -> str:
