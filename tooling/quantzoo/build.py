@@ -397,10 +397,19 @@ def collect(state: ModelState, reg, cache: Cache):
     if not variants:
         return None
     pin, pfl = preview_path(cache, fkey, "input"), preview_path(cache, fkey)
+    named = None
+    if model.task == "classification" and model.samples:  # top labels on the manifest's named photos
+        from .compare.named import named_predictions
+
+        try:
+            named = named_predictions(model, state.float_path, {v.variant.id: v.path for v in variants}, reg, cache)
+        except Exception as e:  # the page still publishes without the table
+            state.failures.append({"variant": None, "stage": "named samples",
+                                   "error": str(e) if isinstance(e, QuantzooError) else f"{type(e).__name__}: {e}"})
     return BuiltModel(model=model, float_path=state.float_path, float_sha256=state.float_sha256,
                       float_size=state.float_path.stat().st_size, info=state.info or {}, variants=variants,
                       failures=list(state.failures), preview_input=pin if pin.is_file() else None,
-                      preview_float=pfl if pfl.is_file() else None, dataset=ds)
+                      preview_float=pfl if pfl.is_file() else None, dataset=ds, named=named)
 
 
 @dataclass
