@@ -193,6 +193,24 @@ def test_a_missing_file_source_says_where_it_looked(tmp_path, cache):
         fetch_source({"kind": "file", "path": "nope.onnx", "sha256": PAYLOAD_SHA}, cache, base_dir=tmp_path)
 
 
+def test_a_bundle_gathers_verified_parts_into_one_tree_and_refuses_a_wrong_tree_hash(tmp_path, cache):
+    (tmp_path / "a.bin").write_bytes(PAYLOAD)
+    (tmp_path / "b.txt").write_bytes(b"second part")
+    parts = [{"name": "x/a.bin", "source": {"kind": "file", "path": "a.bin", "sha256": PAYLOAD_SHA}},
+             {"name": "b.txt", "source": {"kind": "file", "path": "b.txt",
+                                          "sha256": hashlib.sha256(b"second part").hexdigest()}}]
+    want = tree_sha256([("b.txt", hashlib.sha256(b"second part").hexdigest(), 11),
+                        ("x/a.bin", PAYLOAD_SHA, len(PAYLOAD))])
+    bundle = {"kind": "bundle", "parts": parts, "sha256": want}
+    assert action(bundle, cache) == "fetch"
+    tree = fetch_source(bundle, cache, base_dir=tmp_path)
+    assert (tree / "x" / "a.bin").read_bytes() == PAYLOAD and (tree / "b.txt").read_bytes() == b"second part"
+    assert action(bundle, cache) == "hit"
+    with pytest.raises(ChecksumError, match=f"expected tree sha256 {'2' * 64}.* but got {want}"):
+        fetch_source({**bundle, "sha256": "2" * 64}, cache, base_dir=tmp_path)
+    assert not cache.tree("2" * 64).exists()
+
+
 # --- pypi: real pip against the real index ----------------------------------------------------
 
 SIX = {"kind": "pypi", "package": "six", "version": "1.16.0", "member": "six.py",
