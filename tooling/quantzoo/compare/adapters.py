@@ -231,7 +231,7 @@ def rendered_text_lines(root: Path, params: dict, skipped: list) -> list[Sample]
 
     Deterministic by ``seed``. Params: ``count`` (64), ``seed`` (0), ``font_size`` (32),
     ``height`` (48), ``max_width`` (320: words are dropped from the end until the line fits),
-    ``min_words``/``max_words`` (1/4). With ``rotate180: true`` every other line is turned
+    ``min_words``/``max_words`` (1/4), ``limit`` (at most that many of the first lines). With ``rotate180: true`` every other line is turned
     upside down and the labels are the angles ``'0'``/``'180'`` instead of the text.
     """
     from PIL import Image, ImageFont
@@ -252,7 +252,10 @@ def rendered_text_lines(root: Path, params: dict, skipped: list) -> list[Sample]
     height, max_width = int(params.get("height", 48)), params.get("max_width", 320)
     rotate = bool(params.get("rotate180", False))
     out = []
-    for i in range(int(params.get("count", 64))):
+    count = int(params.get("count", 64))
+    if params.get("limit"):
+        count = min(count, int(params["limit"]))
+    for i in range(count):
         text = _line_text(rng, params)
         while max_width and " " in text and font.getbbox(text)[2] - font.getbbox(text)[0] + 16 > max_width:
             text = text.rsplit(" ", 1)[0]

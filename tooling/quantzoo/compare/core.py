@@ -116,13 +116,13 @@ def _model_info(path: Path) -> dict:
 # --- data ---------------------------------------------------------------------------------------
 
 @dataclass
-class _Data:
-    """Resolved sample data: samples, what was skipped, and a stable identity for cache keys."""
+class _Source:
+    """Where the samples come from, known before any sample is read: an identity for the cache
+    key, a description for the result, and `load` to read the samples (only on a cache miss)."""
 
-    samples: list[A.Sample]
-    skipped: list[tuple[str, str]]
     identity: dict
     describe: dict
+    load: Callable[[], tuple[list[A.Sample], list[tuple[str, str]]]]
 
 
 def _resolve_registry(registry):
@@ -133,33 +133,39 @@ def _resolve_registry(registry):
     return load_registry(registry)
 
 
-def _dataset_data(ds, cache: Cache, limit: int | None) -> _Data:
-    from ..fetch import fetch_source
-
+def _dataset_source(ds, cache: Cache, limit: int | None) -> _Source:
     if ds.adapter not in A.DATASET_ADAPTERS:
         raise QuantzooError(f"{ds.path}: adapter: unknown dataset adapter {ds.adapter!r}; "
                             f"known: {', '.join(A.DATASET_ADAPTERS)}")
-    root = fetch_source(ds.source, cache, base_dir=ds.path.parent if ds.path else None)
     params = {**(ds.params or {}), "labels": ds.labels}
     if limit:
         params["limit"] = min(limit, params.get("limit") or limit)
-    skipped: list = []
-    samples = A.DATASET_ADAPTERS[ds.adapter](root, params, skipped)
-    identity = {"dataset": ds.id, "source": ds.source.get("sha256"), "adapter": ds.adapter, "params": params}
-    return _Data(samples, skipped, identity, {"id": ds.id})
+
+    def load():
+        from ..fetch import fetch_source
+
+        root = fetch_source(ds.source, cache, base_dir=ds.path.parent if ds.path else None)
+        skipped: list = []
+        return A.thin(A.DATASET_ADAPTERS[ds.adapter](root, params, skipped), limit), skipped
+
+    identity = {"dataset": ds.id, "source": ds.source, "adapter": ds.adapter, "params": params}
+    return _Source(identity, {"id": ds.id}, load)
 
 
-def _folder_data(folder: Path, adapter: str, labels: Any, limit: int | None) -> _Data:
+def _folder_source(folder: Path, adapter: str, labels: Any, limit: int | None) -> _Source:
     if not folder.exists():
         raise UsageError(f"no such file or folder: {folder}; --data takes a folder of samples")
     params = {"labels": labels}
     if limit:
         params["limit"] = limit
-    skipped: list = []
-    samples = A.DATASET_ADAPTERS[adapter](folder, params, skipped)
+
+    def load():
+        skipped: list = []
+        return A.thin(A.DATASET_ADAPTERS[adapter](folder, params, skipped), limit), skipped
+
     listing = tree_listing(folder) if folder.is_dir() else [(folder.name, sha256_file(folder), 0)]
     identity = {"folder": tree_sha256(listing), "adapter": adapter, "params": params}
-    return _Data(samples, skipped, identity, {"path": str(folder)})
+    return _Source(identity, {"path": str(folder)}, load)
 
 
 def _is_id(text: str) -> bool:
@@ -168,7 +174,7 @@ def _is_id(text: str) -> bool:
     return bool(ID_RE.match(text))
 
 
-def _list_data(items: list) -> _Data:
+def _list_source(items: list) -> _Source:
     samples, h = [], []
     for i, d in enumerate(items):
         if not isinstance(d, dict):
@@ -179,7 +185,7 @@ def _list_data(items: list) -> _Data:
         for k in sorted(arrays, key=str):
             a = np.ascontiguousarray(arrays[k])
             h.append(f"{k}:{a.dtype.str}:{a.shape}:{sha256_bytes(a.tobytes())}")
-    return _Data(samples, [], {"inputs": sha256_bytes("\n".join(h).encode())}, {"inputs": len(items)})
+    return _Source({"inputs": sha256_bytes("\n".join(h).encode())}, {"inputs": len(items)}, lambda: (samples, []))
 
 
 # --- labels ---------------------------------------------------------------------------------------
@@ -288,6 +294,51 @@ def _batches(feeds: list[dict], batch_size: int) -> list[dict]:
     return out
 
 
+# --- the prepared state and its cache file ----------------------------------------------------------
+
+@dataclass
+class _Prepared:
+    """Everything a variant is compared against: input batches, sample keys/labels, float outputs."""
+
+    batches: list[dict]
+    keys: list[str]
+    labels: list[str | None]
+    skipped: list[tuple[str, str]]
+    reference: list[list[np.ndarray]]  # [output][batch] -> reduced float output
+
+
+def _save_prepared(path: Path, p: _Prepared, input_names: list[str]) -> None:
+    import json
+
+    from ..cache import atomic_path
+
+    arrays = {f"in{k}_b{i}": b[name] for i, b in enumerate(p.batches) for k, name in enumerate(input_names)}
+    arrays.update({f"out{j}_b{i}": a for j, per in enumerate(p.reference) for i, a in enumerate(per)})
+    meta = {"keys": p.keys, "labels": p.labels, "skipped": [list(x) for x in p.skipped],
+            "batches": len(p.batches), "inputs": input_names, "outputs": len(p.reference)}
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def _load_prepared(path: Path, input_names: list[str], n_outputs: int) -> _Prepared | None:
+    import json
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta["inputs"] != input_names or meta["outputs"] != n_outputs:
+                return None
+            nb = meta["batches"]
+            batches = [{name: z[f"in{k}_b{i}"] for k, name in enumerate(input_names)} for i in range(nb)]
+            ref = [[z[f"out{j}_b{i}"] for i in range(nb)] for j in range(n_outputs)]
+    except (OSError, KeyError, ValueError):
+        return None  # unreadable or another layout: recompute and overwrite
+    return _Prepared(batches, meta["keys"], meta["labels"], [tuple(x) for x in meta["skipped"]], ref)
+
+
 # --- the evaluation ------------------------------------------------------------------------------
 
 @dataclass
@@ -302,12 +353,11 @@ class Evaluation:
     original_info: dict
     model_id: str | None
     task: str | None
-    data: _Data
-    batches: list[dict]
+    describe: dict
+    prepared: _Prepared
     output_names: list[str]
     kinds: list[str]
     contexts: list[dict]
-    reference: list[list[np.ndarray]]  # [output][batch] -> reduced float output
     signature: tuple
     batch_size: int
     cache_hit: bool
@@ -315,7 +365,15 @@ class Evaluation:
 
     @property
     def n(self) -> int:
-        return len(self.data.samples)
+        return len(self.prepared.keys)
+
+    @property
+    def batches(self) -> list[dict]:
+        return self.prepared.batches
+
+    @property
+    def reference(self) -> list[list[np.ndarray]]:
+        return self.prepared.reference
 
     def run(self, sess, progress: Progress | None = None, label: str = "quantized") -> list[list[np.ndarray]]:
         """Run `sess` on every batch; return reduced outputs per output, per batch."""
@@ -354,9 +412,9 @@ class Evaluation:
                  "ratio": round(qinfo["bytes"] / self.original_info["bytes"], 6) if self.original_info["bytes"] else None}
         timings = {**self.timings, "quantized_session_s": round(t1 - t0, 4),
                    "quantized_inference_s": round(t2 - t1, 4), "metrics_s": round(t3 - t2, 4)}
-        dataset = {**self.data.describe, "n": self.n, "skipped": len(self.data.skipped),
-                   "skipped_files": [{"key": k, "reason": r} for k, r in self.data.skipped],
-                   "batch_size": self.batch_size}
+        skipped = self.prepared.skipped
+        dataset = {**self.describe, "n": self.n, "skipped": len(skipped),
+                   "skipped_files": [{"key": k, "reason": r} for k, r in skipped], "batch_size": self.batch_size}
         return Comparison(model=self.model_id, task=self.task, dataset=dataset, metrics=metrics, sizes=sizes,
                           original=self.original_info, quantized=qinfo, timings=timings)
 
@@ -389,27 +447,26 @@ def _versions() -> dict:
     return out
 
 
-def _load_reference(path: Path, n_out: int, n_batches: int) -> list[list[np.ndarray]] | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return [[z[f"o{j}_b{i}"] for i in range(n_batches)] for j in range(n_out)]
-    except (OSError, KeyError, ValueError):
-        return None  # unreadable or from another layout: recompute
-
-
-def _save_reference(path: Path, ref: list[list[np.ndarray]]) -> None:
-    from ..cache import atomic_path
-
-    buf = io.BytesIO()
-    np.savez(buf, **{f"o{j}_b{i}": a for j, per in enumerate(ref) for i, a in enumerate(per)})
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
-
-
 def _as_cache(cache) -> Cache | None:
     if cache is False:
         return None
     return cache if isinstance(cache, Cache) else Cache(cache)
+
+
+def _preprocess(source: _Source, adapter: str, params: dict, specs: list[A.InputSpec], model_file: str,
+                batch_size: int) -> tuple[list[dict], list[A.Sample], list]:
+    samples, skipped = source.load()
+    if not samples:
+        first = f" ({len(skipped)} skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise QuantzooError(f"no usable samples in {source.describe}{first}; check the data and the "
+                            "dataset's include/exclude params")
+    fn = A.PREPROCESSORS[adapter]
+    feeds = []
+    for s in samples:
+        feed = fn(s.data, params, specs)
+        _check_feed(feed, specs, s.key, model_file)
+        feeds.append(feed)
+    return _batches(feeds, batch_size), samples, skipped
 
 
 def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *, task: str | None = None,
@@ -419,7 +476,11 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
 
     `sample_data`: a dataset id, a folder (or file) path, a list of ``{input name: array}``
     dicts, or None for the dataset of `model` (a `registry.Model` or a model id). `cache`: a
-    `Cache`, a folder, None (the default cache) or False (no float-output cache).
+    `Cache`, a folder, None (the default cache) or False (no cache). The cache entry
+    (``derived/float-outputs/<key>.npz``) holds the preprocessed batches, the sample keys and
+    labels and the float outputs, keyed by the model's sha256, the data's identity (dataset
+    manifest or folder hash), the preprocessing, task, batch size and tool versions; on a hit
+    no sample is read, preprocessed or run through the float model again.
 
     >>> ev = prepare("ppocr-det.onnx", model="ppocr-v4-det", registry="zoo")  # doctest: +SKIP
     >>> ev.compare("ppocr-det-linear-4.onnx").metrics["sigmoid_0.tmp_0"]["iou"]  # doctest: +SKIP
@@ -451,93 +512,81 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
         raise QuantzooError(f"{where}unknown preprocessing adapter {adapter!r}; known: {', '.join(A.PREPROCESSORS)}")
     params = dict(pre.get("params") or {})
 
-    # the data
+    # where the samples come from (nothing is read yet)
     if sample_data is None:
         if model is None:
             raise UsageError("no sample data: pass a dataset id, a folder, or a model whose manifest names a dataset")
-        data = _dataset_data(reg().dataset(model.dataset), fetch_cache, limit)
+        source = _dataset_source(reg().dataset(model.dataset), fetch_cache, limit)
     elif isinstance(sample_data, list):
-        data = _list_data(sample_data[:limit] if limit else sample_data)
+        source = _list_source(sample_data[:limit] if limit else sample_data)
         adapter, params = "arrays", {}
     elif isinstance(sample_data, os.PathLike) or (isinstance(sample_data, str) and Path(sample_data).exists()):
         labels = None
         if model is not None and (registry is not None or regs):
             ds = reg().datasets.get(model.dataset)
             labels = ds.labels if ds is not None else None
-        data = _folder_data(Path(sample_data), A.FOLDER_ADAPTER.get(adapter, "arrays"), labels, limit)
+        source = _folder_source(Path(sample_data), A.FOLDER_ADAPTER.get(adapter, "arrays"), labels, limit)
     elif isinstance(sample_data, str) and _is_id(sample_data):
-        data = _dataset_data(reg().dataset(sample_data), fetch_cache, limit)
+        source = _dataset_source(reg().dataset(sample_data), fetch_cache, limit)
     elif isinstance(sample_data, str):
         raise UsageError(f"no such file or folder: {sample_data} (and it is not a dataset id); "
                          "pass an existing folder of samples or a dataset id from the registry")
     else:
         raise UsageError(f"sample_data must be a dataset id, a path or a list of input dicts, "
                          f"found {type(sample_data).__name__}")
-    if not data.samples:
-        raise QuantzooError(f"no usable samples in {data.describe}"
-                            + (f" ({len(data.skipped)} skipped, first: {data.skipped[0][0]}: {data.skipped[0][1]})"
-                               if data.skipped else "") + "; check the data and the dataset's include/exclude params")
 
-    # preprocessing
-    t_pre = time.perf_counter()
-    fn = A.PREPROCESSORS[adapter]
-    feeds = []
-    for s in data.samples:
-        feed = fn(s.data, params, specs)
-        _check_feed(feed, specs, s.key, path.name)
-        feeds.append(feed)
     fixed_batch = [s.shape[0] for s in specs if s.rank and s.shape[0] is not None]
-    bs = int(batch_size or params.get("batch_size") or DEFAULT_BATCH_SIZE)
-    if fixed_batch:
-        bs = fixed_batch[0]
-    batches = _batches(feeds, bs)
-    del feeds
-
-    # outputs, their kinds and metric contexts
+    bs = fixed_batch[0] if fixed_batch else int(batch_size or params.get("batch_size") or DEFAULT_BATCH_SIZE)
     outs = sess.get_outputs()
     names = [o.name for o in outs]
     kinds = [M.output_kind(task, len(o.shape)) for o in outs]
-    names_for_labels = model_labels(model, sess, fetch_cache)
+    input_names = [s.name for s in specs]
+    info = _model_info(path)
+    key = key_of("float-outputs", info["sha256"], source.identity, {"adapter": adapter, "params": params},
+                 task, kinds, bs, _versions())
+
+    computed: list[bool] = []
+
+    def compute() -> _Prepared:
+        computed.append(True)
+        batches, samples, skipped = _preprocess(source, adapter, params, specs, path.name, bs)
+        ctxs = [{} for _ in kinds]  # reductions need no labels
+        ref = _run(sess, batches, names, kinds, ctxs, progress, "float")
+        return _Prepared(batches, [s.key for s in samples], [s.label for s in samples], skipped, ref)
+
+    prepared = None
+    if store is None:
+        prepared = compute()
+    else:
+        target = store.derived("float-outputs", key, ".npz")
+        if target.is_file():
+            prepared = _load_prepared(target, input_names, len(names))
+        if prepared is None:
+            with store.lock(f"float-outputs-{key[:16]}"):
+                if target.is_file():
+                    prepared = _load_prepared(target, input_names, len(names))
+                if prepared is None:
+                    prepared = compute()
+                    _save_prepared(target, prepared, input_names)
+    hit = not computed
+    t_ref = time.perf_counter()
+
+    # metric contexts: class names, label indices, CTC vocabulary
+    class_names = model_labels(model, sess, fetch_cache)
+    samples = [A.Sample(k, None, y) for k, y in zip(prepared.keys, prepared.labels)]
     contexts = []
     for k in kinds:
         ctx: dict = {"options": dict(params.get("metrics") or {})}
         if k == "ctc":
-            ctx["vocab"] = names_for_labels
-            ctx["all_labels"] = [s.label for s in data.samples] if any(s.label for s in data.samples) else None
+            ctx["vocab"] = class_names
+            ctx["all_labels"] = prepared.labels if any(y is not None for y in prepared.labels) else None
         elif k == "classification":
-            ctx["all_labels"] = label_indices(data.samples, names_for_labels,
-                                              getattr(model, "label_map", None) if model else None)
+            ctx["all_labels"] = label_indices(samples, class_names, getattr(model, "label_map", None) if model else None)
         contexts.append(ctx)
-    t_float = time.perf_counter()
-
-    info = _model_info(path)
-    key = key_of("float-outputs", info["sha256"], data.identity, {"adapter": adapter, "params": params},
-                 task, kinds, bs, _versions())
-    reference, hit = None, False
-    if store is not None:
-        target = store.derived("float-outputs", key, ".npz")
-        if target.is_file():
-            reference = _load_reference(target, len(names), len(batches))
-        if reference is None:
-            with store.lock(f"float-outputs-{key[:16]}"):
-                if target.is_file():
-                    reference = _load_reference(target, len(names), len(batches))
-                if reference is None:
-                    reference = _run(sess, batches, names, kinds, contexts, progress, "float")
-                    _save_reference(target, reference)
-                else:
-                    hit = True
-        else:
-            hit = True
-    else:
-        reference = _run(sess, batches, names, kinds, contexts, progress, "float")
-    t_end = time.perf_counter()
-    timings = {"prepare_data_s": round(t_pre - t_start, 4), "preprocess_s": round(t_float - t_pre, 4),
-               "float_s": round(t_end - t_float, 4), "float_cached": hit}
+    timings = {"prepare_s": round(t_ref - t_start, 4), "float_cached": hit}
     return Evaluation(original=path, original_info=info, model_id=model.id if model is not None else None,
-                      task=task, data=data, batches=batches, output_names=names, kinds=kinds, contexts=contexts,
-                      reference=reference, signature=_signature(sess), batch_size=bs, cache_hit=hit,
-                      timings=timings)
+                      task=task, describe=source.describe, prepared=prepared, output_names=names, kinds=kinds,
+                      contexts=contexts, signature=_signature(sess), batch_size=bs, cache_hit=hit, timings=timings)
 
 
 def compare_models(full_precision_model: str | os.PathLike, quantized_model: str | os.PathLike,

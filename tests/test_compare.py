@@ -1,0 +1,305 @@
+"""compare_models and `quantzoo compare`: real onnxruntime, tiny models made here, and the catalog's
+real models on their real datasets (a compressed copy is made here by rounding weights)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from quantzoo.cache import Cache
+from quantzoo.cli import main
+from quantzoo.compare import compare_models, prepare
+from quantzoo.errors import QuantzooError, UsageError
+
+
+# --- models made in the test -------------------------------------------------------------------
+
+def scale_model(path: Path, factor: float, shape=(None, 4), out_name: str = "y") -> Path:
+    """y = x * factor, with `factor` held in an initializer (a 'weight' to compress)."""
+    g = helper.make_graph(
+        [helper.make_node("Mul", ["x", "w"], [out_name])], "scale",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, list(shape))],
+        [numpy_helper.from_array(np.array(factor, np.float32), "w")])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def classifier(path: Path, w: np.ndarray) -> Path:
+    """logits = x @ w for x [N, 4] and w [4, C]."""
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["logits"])], "cls",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, w.shape[1]])],
+        [numpy_helper.from_array(w.astype(np.float32), "w")])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def compressed_copy(src: Path, dst: Path, bits: int = 4) -> Path:
+    """Round every float32 weight (initializers and Constant nodes) to `bits`-bit per-tensor
+    linear codes and back: a real compressed model with the same graph."""
+    m = onnx.load(str(src))
+
+    def q(t: onnx.TensorProto) -> None:
+        a = numpy_helper.to_array(t)
+        if a.dtype != np.float32 or a.size < 16:
+            return
+        lo, hi = float(a.min()), float(a.max())
+        if hi == lo:
+            return
+        step = (hi - lo) / (2 ** bits - 1)
+        t.CopyFrom(numpy_helper.from_array((np.round((a - lo) / step) * step + lo).astype(np.float32), t.name))
+
+    for t in m.graph.initializer:
+        q(t)
+    for n in m.graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    q(a.t)
+    onnx.save(m, str(dst))
+    return dst
+
+
+def rows(n: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.standard_normal(4).astype(np.float32)} for _ in range(n)]
+
+
+# --- behaviour on tiny models ---------------------------------------------------------------------
+
+def test_a_ten_percent_larger_output_scores_twenty_db_snr_on_every_sample(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0, (None, 3, 4, 4))
+    b = scale_model(tmp_path / "b.onnx", 1.1, (None, 3, 4, 4))
+    data = [{"x": np.full((3, 4, 4), i + 1.0, np.float32)} for i in range(5)]
+    c = compare_models(a, b, data, task="dense", cache=False)
+    m = c.metrics["y"]
+    assert m["snr_db"]["mean"] == pytest.approx(20.0) and m["snr_db"]["std"] == pytest.approx(0.0, abs=1e-4)
+    assert m["snr_db"]["n"] == 5
+    assert m["cosine"]["mean"] == pytest.approx(1.0)
+    assert m["max_abs_error"]["mean"] == pytest.approx(np.mean([0.1 * (i + 1) for i in range(5)]), rel=1e-5)
+    assert set(m) == {"snr_db", "psnr_db", "cosine", "max_abs_error"}
+
+
+def test_classifiers_that_swap_two_classes_agree_everywhere_except_where_those_classes_win(tmp_path):
+    w = np.eye(4, 6)
+    swapped = w[:, [1, 0, 2, 3, 4, 5]]
+    a, b = classifier(tmp_path / "a.onnx", w), classifier(tmp_path / "b.onnx", swapped)
+    data = [{"x": np.eye(4, dtype=np.float32)[i]} for i in range(4)]  # sample i -> class i
+    c = compare_models(a, b, data, cache=False)
+    assert c.task is None and c.metrics["logits"]["top1_agreement"] == {"mean": 0.5, "std": 0.5, "n": 4}
+    assert c.metrics["logits"]["top5_agreement"]["mean"] == 1.0
+
+
+def test_the_same_comparison_twice_gives_byte_identical_json(tmp_path):
+    a = classifier(tmp_path / "a.onnx", np.arange(24, dtype=np.float32).reshape(4, 6) / 7)
+    b = compressed_copy(a, tmp_path / "b.onnx", bits=2)
+    one = compare_models(a, b, rows(40), batch_size=8, cache=tmp_path / "c1").to_dict(timings=False)
+    two = compare_models(a, b, rows(40), batch_size=8, cache=tmp_path / "c2").to_dict(timings=False)
+    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
+    assert one["schema_version"] == 1 and one["dataset"]["n"] == 40
+    assert one["sizes"]["original_bytes"] == a.stat().st_size
+
+
+def test_float_outputs_are_computed_once_and_read_back_for_the_next_variant(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    a = scale_model(tmp_path / "a.onnx", 2.0)
+    b = scale_model(tmp_path / "b.onnx", 2.0)
+    c = scale_model(tmp_path / "c.onnx", 1.0)
+    first = compare_models(a, b, rows(6), task="dense", cache=cache)
+    assert first.timings["float_cached"] is False
+    [npz] = (cache.root / "derived" / "float-outputs").glob("*.npz")
+    assert first.metrics["y"]["snr_db"]["mean"] == pytest.approx(138.47, abs=0.01)
+
+    # Prove the second variant reads the cache instead of rerunning the float model: halve the
+    # cached reference; a variant computing y = x * 1.0 now agrees with it exactly.
+    with np.load(npz) as z:
+        halved = {k: z[k] / 2 if k.startswith("out") else z[k] for k in z.files}
+    with open(npz, "wb") as f:
+        np.savez(f, **halved)
+    second = compare_models(a, c, rows(6), task="dense", cache=cache)
+    assert second.timings["float_cached"] is True
+    assert second.metrics["y"]["snr_db"]["mean"] == pytest.approx(138.47, abs=0.01)
+    assert len(list((cache.root / "derived" / "float-outputs").glob("*.npz"))) == 1
+
+
+def test_prepare_once_compares_many_variants_against_one_float_run(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0)
+    ev = prepare(a, rows(10), task="dense", cache=False)
+    snrs = [ev.compare(scale_model(tmp_path / f"v{k}.onnx", f)).metrics["y"]["snr_db"]["mean"]
+            for k, f in enumerate([1.1, 1.01])]
+    assert snrs == pytest.approx([20.0, 40.0], abs=1e-4)
+
+
+def test_a_variant_with_different_inputs_or_outputs_is_refused(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0)
+    other = scale_model(tmp_path / "other.onnx", 1.0, out_name="z")
+    with pytest.raises(QuantzooError, match="does not have the same inputs and outputs"):
+        compare_models(a, other, rows(2), cache=False)
+
+
+def test_an_input_shape_the_model_cannot_take_names_the_input_and_both_shapes(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0, (None, 3, 8, 8))
+    with pytest.raises(QuantzooError) as e:
+        compare_models(a, a, [{"x": np.zeros((3, 8, 9), np.float32)}], cache=False)
+    msg = str(e.value)
+    assert "input 'x' of a.onnx takes shape [N, 3, 8, 8]" in msg and "[N, 3, 8, 9]" in msg
+
+
+def test_a_folder_of_images_uses_default_preprocessing_and_skips_other_files(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0, (None, 3, 8, 8))
+    b = scale_model(tmp_path / "b.onnx", 0.5, (None, 3, 8, 8))
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i, size in enumerate([(8, 8), (30, 20), (5, 9)]):
+        Image.new("RGB", size, (40 * i + 10, 20, 200)).save(d / f"im{i}.png")
+    (d / "readme.txt").write_text("hello")
+    c = compare_models(a, b, d, cache=False)
+    assert c.dataset["n"] == 3 and c.dataset["skipped"] == 1
+    assert c.dataset["skipped_files"][0]["key"] == "readme.txt"
+    assert c.metrics["y"]["snr_db"]["mean"] == pytest.approx(20 * np.log10(2), abs=1e-4)
+
+
+def test_a_folder_with_nothing_usable_is_an_error_naming_what_was_skipped(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0, (None, 3, 8, 8))
+    d = tmp_path / "junk"
+    d.mkdir()
+    (d / "a.txt").write_text("no image here")
+    with pytest.raises(QuantzooError, match=r"no usable samples .* \(1 skipped, first: a.txt: not a readable image"):
+        compare_models(a, a, d, cache=False)
+
+
+def test_a_missing_folder_and_a_missing_model_are_clear_errors(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0)
+    with pytest.raises(UsageError, match="no such file or folder: .*nowhere"):
+        compare_models(a, a, str(tmp_path / "nowhere"), cache=False)
+    with pytest.raises(QuantzooError, match="no such model file"):
+        compare_models(tmp_path / "missing.onnx", a, rows(1), cache=False)
+    (tmp_path / "text.onnx").write_text("not a model")
+    with pytest.raises(QuantzooError, match="onnxruntime cannot load"):
+        compare_models(tmp_path / "text.onnx", a, rows(1), cache=False)
+
+
+def test_cli_prints_a_table_and_writes_the_json(tmp_path, capsys):
+    a = scale_model(tmp_path / "a.onnx", 1.0)
+    b = scale_model(tmp_path / "b.onnx", 1.1)
+    d = tmp_path / "arrays"
+    d.mkdir()
+    for i, r in enumerate(rows(3)):
+        np.save(d / f"s{i}.npy", r["x"])
+    out = tmp_path / "r.json"
+    assert main(["compare", str(a), str(b), "--data", str(d), "--json", str(out), "--cache", str(tmp_path / "c")]) == 0
+    text = capsys.readouterr().out
+    assert "(3 samples; task auto)" in text
+    assert "y       top1_agreement" in text or "top1_agreement" in text
+    doc = json.loads(out.read_text())
+    assert doc["schema_version"] == 1 and doc["outputs"]["y"]["top1_agreement"]["n"] == 3
+    assert set(doc) >= {"model", "dataset", "outputs", "sizes", "timings"}
+
+
+def test_cli_without_any_data_is_a_usage_error(tmp_path, capsys):
+    a = scale_model(tmp_path / "a.onnx", 1.0)
+    assert main(["compare", str(a), str(a)]) == 2
+    assert "no sample data" in capsys.readouterr().err
+
+
+# --- the catalog's real models on their real data ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory, catalog_model):
+    """Real catalog models and 4-bit compressed copies of them (made once per module)."""
+    d = tmp_path_factory.mktemp("variants")
+    made = {}
+
+    def get(model_id: str, bits: int = 4) -> tuple[Path, Path]:
+        if (model_id, bits) not in made:
+            src = catalog_model(model_id)
+            made[model_id, bits] = (src, compressed_copy(src, d / f"{model_id}-{bits}.onnx", bits))
+        return made[model_id, bits]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def float_cache(tmp_path_factory):
+    return Cache(tmp_path_factory.mktemp("compare-cache"))
+
+
+@pytest.mark.slow
+def test_magika_reports_agreement_and_accuracy_over_every_pygments_example_file(
+        variants, catalog_dataset, float_cache, tmp_path, capsys):
+    orig, q = variants("magika-standard-v3", 6)
+    out = tmp_path / "magika.json"
+    rc = main(["compare", str(orig), str(q), "--model", "magika-standard-v3", "--json", str(out),
+               "--cache", str(float_cache.root)])
+    assert rc == 0
+    root = catalog_dataset("pygments-examplefiles")
+    every = [p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".output")
+             and p.name != "conftest.py" and not p.name.startswith(".")]
+    doc = json.loads(out.read_text())
+    m = doc["outputs"]["target_label"]
+    assert doc["dataset"]["id"] == "pygments-examplefiles" and doc["dataset"]["n"] == len(every) > 600
+    assert m["top1_agreement"]["n"] == len(every) and 0.5 < m["top1_agreement"]["mean"] <= 1.0
+    # labels map to magika's content types for over a hundred files; the float model gets most right
+    assert m["accuracy_float"]["n"] == m["accuracy_quantized"]["n"] > 150
+    assert m["accuracy_float"]["mean"] > 0.7
+    assert "accuracy_quantized" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_magika_with_data_dir_counts_every_file_in_it(variants, catalog_dataset, tmp_path):
+    orig, q = variants("magika-standard-v3", 6)
+    src = catalog_dataset("pygments-examplefiles") / "python"
+    d = tmp_path / "mixed"
+    d.mkdir()
+    files = sorted(src.iterdir())[:6]
+    for f in files:
+        (d / f.name).write_bytes(f.read_bytes())
+    (d / "empty").write_bytes(b"")
+    (d / "sub").mkdir()
+    (d / "sub" / "tiny.txt").write_bytes(b"hi")
+    from quantzoo.registry import load_registry
+
+    reg = load_registry(Path(__file__).resolve().parent.parent / "zoo")
+    c = compare_models(orig, q, d, model="magika-standard-v3", registry=reg, cache=False)
+    assert c.dataset["n"] == len(files) + 2 and c.dataset["skipped"] == 0
+    # the file in sub/ is labelled 'sub' (not a magika type): no sample gets an accuracy label
+    assert "accuracy_float" not in c.metrics["target_label"] or c.metrics["target_label"]["accuracy_float"]["n"] == 0
+
+
+@pytest.mark.slow
+def test_ppocr_rec_reports_string_agreement_and_cer_on_rendered_lines(variants, registry, float_cache):
+    orig, q = variants("ppocr-v4-rec", 4)
+    ev = prepare(orig, model="ppocr-v4-rec", registry=registry, cache=float_cache, limit=12)
+    same = ev.compare(orig).metrics["softmax_11.tmp_0"]
+    assert same["string_agreement"] == {"mean": 1.0, "std": 0.0, "n": 12}
+    assert same["cer_labels"]["mean"] < 0.05  # the float model reads the rendered lines
+    m = ev.compare(q).metrics["softmax_11.tmp_0"]
+    assert set(m) == {"string_agreement", "cer", "cer_labels"} and m["cer"]["n"] == 12
+
+
+@pytest.mark.slow
+def test_ppocr_det_reports_snr_psnr_and_iou_on_the_photographs(variants, registry, float_cache):
+    orig, q = variants("ppocr-v4-det", 4)
+    c = compare_models(orig, q, model="ppocr-v4-det", registry=registry, cache=float_cache, limit=3)
+    m = c.metrics["sigmoid_0.tmp_0"]
+    assert set(m) == {"snr_db", "psnr_db", "cosine", "max_abs_error", "iou"}
+    assert m["iou"]["n"] == 3 and 0.0 <= m["iou"]["mean"] <= 1.0
+    assert m["snr_db"]["mean"] < 100  # 4-bit weights change the maps measurably
+    assert c.dataset["id"] == "skimage-photos"
+
+
+@pytest.mark.slow
+def test_ppocr_cls_reports_agreement_and_accuracy_on_lines_turned_0_or_180_degrees(variants, registry, float_cache):
+    orig, q = variants("ppocr-mobile-v2-cls", 6)
+    c = compare_models(orig, q, model="ppocr-mobile-v2-cls", registry=registry, cache=float_cache, limit=40)
+    m = c.metrics["save_infer_model/scale_0.tmp_1"]
+    assert set(m) == {"top1_agreement", "accuracy_float", "accuracy_quantized"}
+    assert m["accuracy_float"]["n"] == 40 and m["accuracy_float"]["mean"] > 0.9
