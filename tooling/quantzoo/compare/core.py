@@ -372,6 +372,18 @@ class Evaluation:
         return self.prepared.batches
 
     @property
+    def samples(self) -> list[A.Sample]:
+        """Every sample's key and label, in batch order (``data`` is None: the batches hold the inputs)."""
+        return [A.Sample(k, None, y) for k, y in zip(self.prepared.keys, self.prepared.labels)]
+
+    @property
+    def data(self):
+        """``.samples``, ``.skipped`` and ``.describe`` of the evaluated data, in one object."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(samples=self.samples, skipped=list(self.prepared.skipped), describe=self.describe)
+
+    @property
     def reference(self) -> list[list[np.ndarray]]:
         return self.prepared.reference
 
