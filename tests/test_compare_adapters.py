@@ -92,6 +92,25 @@ def test_rotated_lines_turn_every_other_line_upside_down_and_label_the_angle(fon
     assert turned[1].data.tobytes() == upright[1].data.transpose(Image.Transpose.ROTATE_180).tobytes()
 
 
+def test_augmented_images_give_every_photo_the_same_grid_of_views_labelled_by_file_name(tmp_path):
+    a = np.zeros((60, 80, 3), np.uint8)
+    a[:, :40] = 255  # left half white
+    Image.fromarray(a).save(tmp_path / "half.png")
+    Image.new("RGB", (50, 50), (0, 128, 0)).save(tmp_path / "green.png")
+    params = {"crops": [[1.0, "center"], [0.5, "top-left"]], "flips": [False, True], "rotations": [0, 8],
+              "classes": {"half.png": "half"}}
+    views = A.augmented_images(tmp_path, params, [])
+    again = A.augmented_images(tmp_path, params, [])
+    assert len(views) == 2 * 2 * 2 * 2
+    assert [v.key for v in views[:3]] == ["green.png", "green.png#rot+8", "green.png#flip"]
+    assert {v.label for v in views if v.key.startswith("half")} == {"half"}
+    assert {v.label for v in views if v.key.startswith("green")} == {None}
+    assert [v.data.tobytes() for v in views] == [v.data.tobytes() for v in again]
+    by_key = {v.key: np.asarray(v.data) for v in views}
+    assert by_key["half.png#crop0.5-top-left"].min() == 255  # the top-left quarter is all white
+    assert (by_key["half.png#flip"][:, :40] == 0).all()  # mirrored: the white half is now on the right
+
+
 def test_a_font_that_is_not_a_font_is_a_clear_error(tmp_path):
     bad = _write(tmp_path, "x.ttf", b"nope")
     with pytest.raises(QuantzooError, match="cannot load the font"):
