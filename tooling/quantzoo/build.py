@@ -233,8 +233,6 @@ def _sample_feed(ev, index: int) -> dict:
 
 def map_png(y, lo: float, hi: float) -> bytes:
     """One [C, H, W] output map as PNG bytes, values lo..hi to black..white (C 3: colour)."""
-    import io
-
     import numpy as np
     from PIL import Image
 
@@ -246,6 +244,38 @@ def map_png(y, lo: float, hi: float) -> bytes:
     span = hi - lo if hi > lo else 1.0
     img = Image.fromarray(np.clip((a - lo) / span * 255.0 + 0.5, 0, 255).astype(np.uint8))
     return _png_bytes(img)
+
+
+def input_png(x, preprocessing: dict) -> bytes | None:
+    """The image a preprocessed input tensor ([1, C, H, W] or [1, H, W, C]) came from, as PNG bytes.
+
+    Image preprocessing (``(pixel · scale − mean) / std``, then the colour order) is undone; any
+    other 1- or 3-channel input is scaled min..max. None when the input is not an image.
+    """
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 4:
+        return None
+    a = a[0]
+    params = preprocessing.get("params") or {}
+    layout = str(params.get("layout") or ("NCHW" if a.shape[0] in (1, 3) else "NHWC")).upper()
+    if layout == "NCHW":
+        a = np.transpose(a, (1, 2, 0))
+    if a.shape[2] not in (1, 3):
+        return None
+    if preprocessing.get("adapter") in ("image", "text-line-image"):
+        if a.shape[2] == 3 and str(params.get("channel_order", "RGB")).upper() == "BGR":
+            a = a[..., ::-1]
+        scale = float(params.get("scale", 1.0 / 255.0))
+        a = (a * np.asarray(params.get("std", 1.0), dtype=np.float64)
+             + np.asarray(params.get("mean", 0.0), dtype=np.float64)) / scale
+    else:
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo if hi > lo else 1.0) * 255.0
+    a = np.clip(a + 0.5, 0, 255).astype(np.uint8)
+    return _png_bytes(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a))
 
 
 def _png_bytes(img) -> bytes:
@@ -278,16 +308,18 @@ def _previews(model, ev, float_sha: str, identity: dict, artifact_path: Path, ar
             break
         start += len(batch)
     lo, hi = (0.0, 1.0) if ref.min() >= 0 and ref.max() <= 1 else (float(ref.min()), float(ref.max()))
+    feed = _sample_feed(ev, idx)
     fkey = preview_key(float_sha, float_sha, identity)
     if not preview_path(cache, fkey).is_file():
-        sample = ev.data.samples[idx].data
-        if hasattr(sample, "convert"):
-            with atomic_path(preview_path(cache, fkey, "input")) as tmp:
-                tmp.write_bytes(_png_bytes(sample.convert("RGB")))
+        if len(feed) == 1:
+            png = input_png(next(iter(feed.values())), model.preprocessing)
+            if png is not None:
+                with atomic_path(preview_path(cache, fkey, "input")) as tmp:
+                    tmp.write_bytes(png)
         with atomic_path(preview_path(cache, fkey)) as tmp:
             tmp.write_bytes(map_png(ref, lo, hi))
     sess = ort.InferenceSession(str(artifact_path), providers=["CPUExecutionProvider"])
-    y = sess.run([ev.output_names[j]], _sample_feed(ev, idx))[0][0]
+    y = sess.run([ev.output_names[j]], feed)[0][0]
     with atomic_path(preview_path(cache, preview_key(artifact_sha, float_sha, identity))) as tmp:
         tmp.write_bytes(map_png(y, lo, hi))
 
