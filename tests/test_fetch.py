@@ -273,7 +273,7 @@ authors: [quantzoo tests]
 source: {{kind: url, url: "{model_url}", sha256: {PAYLOAD_SHA}, size: {len(PAYLOAD)}}}
 inputs: [{{name: x, dtype: float32, shape: [N, 4]}}]
 outputs: [{{name: y, dtype: float32, shape: [N, 2]}}]
-preprocessing: {{adapter: npy}}
+preprocessing: {{adapter: arrays}}
 dataset: tiny-data
 threshold: {{output: y, metric: top1_agreement, min: 0.9}}
 """)
@@ -282,7 +282,7 @@ id: tiny-data
 description: some arrays
 license: {{spdx: CC0-1.0, url: https://creativecommons.org/publicdomain/zero/1.0/}}
 source: {{kind: url, url: "{data_url}", sha256: {hashlib.sha256(data).hexdigest()}}}
-adapter: npy
+adapter: arrays
 """)
 
 

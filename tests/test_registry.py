@@ -23,7 +23,7 @@ authors: [quantzoo tests]
 source: {kind: file, path: tiny.onnx, sha256: %s}
 inputs: [{name: x, dtype: float32, shape: [N, 4], meaning: features}]
 outputs: [{name: y, dtype: float32, shape: [N, 2]}]
-preprocessing: {adapter: npy}
+preprocessing: {adapter: arrays}
 labels: [a, b]
 dataset: tiny-data
 threshold: {output: y, metric: top1_agreement, min: 0.9}
@@ -34,7 +34,7 @@ id: tiny-data
 description: arrays
 license: {spdx: CC0-1.0, url: https://creativecommons.org/publicdomain/zero/1.0/}
 source: {kind: file, path: d.npz, sha256: %s}
-adapter: npy
+adapter: arrays
 """ % ("cd" * 32)
 
 
@@ -60,7 +60,7 @@ def test_a_good_manifest_loads_with_the_default_variant_grid(tmp_path):
     m = reg.model("tiny")
     assert [v.id for v in m.variants] == list(DEFAULT_VARIANTS)
     assert m.inputs[0]["meaning"] == "features"
-    assert reg.dataset("tiny-data").adapter == "npy"
+    assert reg.dataset("tiny-data").adapter == "arrays"
 
 
 def test_a_manifest_with_several_mistakes_reports_them_all_with_file_and_key(tmp_path):
@@ -70,6 +70,7 @@ def test_a_manifest_with_several_mistakes_reports_them_all_with_file_and_key(tmp
            .replace("dtype: float32, shape: [N, 4]", "dtype: float33, shape: [N, 4]")
            .replace("min: 0.9", "min: high")
            .replace("dataset: tiny-data", "dataset: nowhere")
+           .replace("preprocessing: {adapter: arrays}", "preprocessing: {adapter: jpeg-magic}")
            + "colour: blue\n"
            + "variants: [kmeans-4, kmeans-9, {id: linear-4, granularity: per_block, bogus: 1}]\n")
     bad = bad.replace("name: Tiny\n", "")
@@ -85,6 +86,7 @@ def test_a_manifest_with_several_mistakes_reports_them_all_with_file_and_key(tmp
         ("threshold.min", "expected a number"),
         ("dataset", "no dataset 'nowhere'"),
         ("colour", "unknown key"),
+        ("preprocessing.adapter", "unknown adapter 'jpeg-magic'; expected one of"),
         ("variants[1]", "unknown variant id 'kmeans-9'"),
         ("variants[2]", "unknown keys ['bogus']"),
     ]

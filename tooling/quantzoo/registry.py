@@ -352,6 +352,16 @@ class _Checker:
 
     def _adapter(self, v, k):
         self.mapping(v, {"adapter": ("str", True), "params": ("map", False)}, k)
+        if isinstance(v, dict):
+            self.named(v.get("adapter"), "PREPROCESSORS", f"{k}.adapter")
+
+    def named(self, name, table: str, k: str) -> None:
+        """Check an adapter name against its table in quantzoo.compare.adapters."""
+        from .compare import adapters
+
+        known = getattr(adapters, table)
+        if isinstance(name, str) and name not in known:
+            self.bad(k, f"unknown adapter {name!r}; expected one of {', '.join(sorted(known))}")
 
     def _labels(self, v, k):
         if isinstance(v, list):
@@ -430,6 +440,8 @@ def load_registry(root: str | os.PathLike | None = None) -> Registry:
         doc = _read_yaml(file, c)
         if doc is not None or not c.problems:
             c.mapping(doc, DATASET_SCHEMA)
+            if isinstance(doc, dict):
+                c.named(doc.get("adapter"), "DATASET_ADAPTERS", "adapter")
             if isinstance(doc, dict) and doc.get("id") and doc["id"] != file.stem:
                 c.bad("id", f"must match the file name {file.stem!r}, found {doc['id']!r}")
         problems += c.problems
