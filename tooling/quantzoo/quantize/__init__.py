@@ -1,0 +1,38 @@
+"""Weight compression: linear and lookup-table quantization at 1-8 bits and fp16, written as true
+n-bit ONNX artifacts that stock onnxruntime loads and runs at float speed.
+
+    >>> from quantzoo.quantize import quantize_file  # doctest: +SKIP
+    >>> report = quantize_file("model.onnx", "model-kmeans4.onnx", mode="kmeans_lut", nbits=4)  # doctest: +SKIP
+    >>> print(report.summary())  # doctest: +SKIP
+
+Modules: `weights` (where weights live, which to compress), `modes` (the mode registry and the
+numpy decode), `kmeans` (1-D k-means), `pack` (bit planes), `artifact` (the ONNX decode),
+`engine` (the orchestration), `report`.
+"""
+
+from __future__ import annotations
+
+from .engine import check_config, quantize_file, quantize_weights
+from .modes import GRANULARITIES, MODES, Encoded, Layout, decode
+from .report import QuantizeReport, SkippedRow, TensorRow
+
+__all__ = [
+    "quantize_weights", "quantize_file", "QuantizeReport", "TensorRow", "SkippedRow",
+    "MODES", "GRANULARITIES", "Encoded", "Layout", "decode", "check_config", "cli_quantize",
+]
+
+
+def cli_quantize(args) -> int:
+    """`quantzoo quantize IN.onnx -o OUT.onnx --mode MODE [...]`: compress and print the summary."""
+    selector = {"exclude": list(args.exclude or [])}
+    if args.min_elements is not None:
+        selector["min_elements"] = args.min_elements
+    if args.op_types:
+        selector["op_types"] = args.op_types
+    report = quantize_file(
+        args.input, args.output, mode=args.mode, nbits=args.nbits, granularity=args.granularity,
+        block_size=args.block_size, group_size=args.group_size, lut_function=args.lut_function,
+        jobs=args.jobs, **selector)
+    print(report.summary())
+    print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,239 @@
+"""Finding the weights of an ONNX model and choosing which ones to compress.
+
+Weights live in three places: graph initializers, `Constant` nodes (PaddlePaddle exports keep
+every weight there) and the bodies of `If`, `Loop` and `Scan` nodes (silero-vad keeps its
+weights in `If` branches), at any depth. `find_tensors` walks all of them; `select` applies the
+rules that follow coremltools' defaults:
+
+- a tensor is compressed when it is a float32 weight input of one of `op_types` (Conv,
+  ConvTranspose, MatMul, Gemm, Gather used as an embedding, LSTM, GRU, RNN by default: see
+  `WEIGHT_ROLES`) and has at least `min_elements` elements;
+- biases, normalisation parameters and shape-like tensors are not weight inputs, so they stay;
+- a tensor read by several nodes is one tensor: compressed once, decoded once;
+- every other tensor is reported with the reason it was left alone.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+DEFAULT_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm", "Gather", "LSTM", "GRU", "RNN")
+
+
+def _attr(node: onnx.NodeProto, name: str, default=0):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+# A role answers, for a node and the rank of one of its inputs: is this input a weight, and
+# which axes are its output channels and its input (reduction) dimension. None: not a weight.
+Role = Callable[[onnx.NodeProto, int, int, Callable[[str], bool]], "tuple[int | None, int | None] | None"]
+
+
+def _conv(node, index, rank, is_const):
+    return (0, 1 if rank > 1 else None) if index == 1 else None
+
+
+def _conv_transpose(node, index, rank, is_const):
+    return (1 if rank > 1 else None, 0) if index == 1 else None
+
+
+def _matmul(node, index, rank, is_const):
+    if index not in (0, 1):
+        return None
+    if rank < 2:
+        return (None, None)
+    return (rank - 1, rank - 2) if index == 1 else (rank - 2, rank - 1)
+
+
+def _gemm(node, index, rank, is_const):
+    if index == 0:
+        return (1, 0) if _attr(node, "transA") else (0, 1)
+    if index == 1:
+        return (0, 1) if _attr(node, "transB") else (1, 0)
+    return None
+
+
+def _gather(node, index, rank, is_const):
+    # An embedding: constant table, indices computed at run time, rows gathered along axis 0.
+    if index != 0 or _attr(node, "axis") != 0 or len(node.input) < 2 or is_const(node.input[1]):
+        return None
+    return (0, 1 if rank > 1 else None)
+
+
+def _recurrent(node, index, rank, is_const):
+    return (1, 2) if index in (1, 2) and rank == 3 else None
+
+
+WEIGHT_ROLES: dict[str, Role] = {
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MatMul": _matmul,
+    "Gemm": _gemm,
+    "Gather": _gather,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "RNN": _recurrent,
+}
+
+
+def _any_input(node, index, rank, is_const):
+    return (None, None)  # an op type the user named that has no known weight layout
+
+
+@dataclass
+class Tensor:
+    """One constant tensor of the model, wherever it lives."""
+
+    name: str
+    proto: onnx.TensorProto
+    graph: onnx.GraphProto  # the graph holding the initializer or the Constant node
+    scope: str  # "" for the main graph, else e.g. "If_0/then_branch"
+    constant_node: onnx.NodeProto | None = None
+    uses: list[tuple[onnx.NodeProto, int]] = field(default_factory=list)
+
+    @property
+    def dtype(self) -> int:
+        return self.proto.data_type
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.proto.dims)
+
+    @property
+    def elements(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    def array(self) -> np.ndarray:
+        return numpy_helper.to_array(self.proto)
+
+
+@dataclass
+class Selected:
+    tensor: Tensor
+    op: str
+    channel_axis: int | None
+    block_axis: int | None
+
+
+@dataclass
+class Skipped:
+    name: str
+    scope: str
+    elements: int
+    reason: str
+
+
+def subgraphs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            yield a.name, a.g
+        elif a.type == onnx.AttributeProto.GRAPHS:
+            for i, g in enumerate(a.graphs):
+                yield f"{a.name}[{i}]", g
+
+
+def walk_graphs(graph: onnx.GraphProto, scope: str = "") -> Iterator[tuple[str, onnx.GraphProto]]:
+    """The graph and every subgraph below it, depth first, with a readable scope path."""
+    yield scope, graph
+    for i, node in enumerate(graph.node):
+        for attr, sub in subgraphs(node):
+            label = f"{node.name or node.op_type + '_' + str(i)}/{attr}"
+            yield from walk_graphs(sub, f"{scope}/{label}" if scope else label)
+
+
+def find_tensors(model: onnx.ModelProto) -> list[Tensor]:
+    """Every initializer and tensor-valued Constant node, with the nodes that read it."""
+    tensors: dict[str, Tensor] = {}
+    order: list[str] = []
+    for scope, g in walk_graphs(model.graph):
+        for init in g.initializer:
+            if init.name not in tensors:
+                order.append(init.name)
+            tensors[init.name] = Tensor(init.name, init, g, scope)
+        for node in g.node:
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and len(node.output) == 1:
+                for a in node.attribute:
+                    if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                        if node.output[0] not in tensors:
+                            order.append(node.output[0])
+                        tensors[node.output[0]] = Tensor(node.output[0], a.t, g, scope, constant_node=node)
+    for _, g in walk_graphs(model.graph):
+        for node in g.node:
+            for i, name in enumerate(node.input):
+                if name in tensors:
+                    tensors[name].uses.append((node, i))
+    return [tensors[n] for n in order]
+
+
+def _graph_io(model: onnx.ModelProto) -> set[str]:
+    names = set()
+    for _, g in walk_graphs(model.graph):
+        names.update(v.name for v in g.input)
+        names.update(v.name for v in g.output)
+    return names
+
+
+def select(model: onnx.ModelProto, *, min_elements: int = 2048, op_types=None,
+           exclude=()) -> tuple[list[Selected], list[Skipped]]:
+    """Split the model's constant tensors into those to compress and those left alone (with why).
+
+    >>> from onnx import helper, TensorProto
+    >>> w = numpy_helper.from_array(np.ones((64, 64), np.float32), "W")
+    >>> g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+    ...     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+    ...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [w])
+    >>> chosen, skipped = select(helper.make_model(g))
+    >>> [(s.tensor.name, s.op, s.channel_axis) for s in chosen]
+    [('W', 'MatMul', 1)]
+    """
+    ops = tuple(op_types) if op_types else DEFAULT_OP_TYPES
+    tensors = find_tensors(model)
+    consts = {t.name for t in tensors}
+    io = _graph_io(model)
+
+    def is_const(name: str) -> bool:
+        return name in consts
+
+    chosen: list[Selected] = []
+    skipped: list[Skipped] = []
+    for t in tensors:
+        def skip(reason: str) -> None:
+            skipped.append(Skipped(t.name, t.scope, t.elements, reason))
+
+        pattern = next((p for p in exclude if fnmatch.fnmatchcase(t.name, p)), None)
+        if pattern is not None:
+            skip(f"excluded by pattern {pattern!r}")
+            continue
+        if t.dtype != onnx.TensorProto.FLOAT:
+            skip(f"{onnx.TensorProto.DataType.Name(t.dtype).lower()}: only float32 tensors are compressed")
+            continue
+        if t.name in io:
+            skip("a graph input or output (a feed could replace it)")
+            continue
+        role = None
+        for node, index in t.uses:
+            if node.op_type in ops and node.domain in ("", "ai.onnx"):
+                fn = WEIGHT_ROLES.get(node.op_type, _any_input)
+                axes = fn(node, index, len(t.shape), is_const)
+                if axes is not None:
+                    role = (node.op_type, *axes)
+                    break
+        if role is None:
+            users = sorted({f"{n.op_type}:{i}" for n, i in t.uses})
+            shown = ", ".join(users[:3]) + (", …" if len(users) > 3 else "") if users else "nothing"
+            skip(f"not a weight of {'/'.join(ops)} (read by {shown})")
+            continue
+        if t.elements < min_elements:
+            skip(f"{t.elements} elements < min_elements {min_elements}")
+            continue
+        chosen.append(Selected(t, *role))
+    return chosen, skipped
