@@ -53,7 +53,7 @@ def recipe_name(enc: Encoded) -> str:
 
 
 def _const(name: str, array: np.ndarray) -> onnx.NodeProto:
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array), name))
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array)))
 
 
 def build_function(name: str, opset: int) -> onnx.FunctionProto:
@@ -137,8 +137,7 @@ def build_function(name: str, opset: int) -> onnx.FunctionProto:
         if view:
             nodes.append(helper.make_node("Reshape", ["affine", "shape"], ["w"]))
     return helper.make_function(
-        DOMAIN, name, inputs, ["w"], nodes, opset_imports=[helper.make_opsetid("", opset)],
-        doc_string=f"quantzoo decode: {nbits}-bit codes in planes {[w for w, _ in planes]} -> float32 weight")
+        DOMAIN, name, inputs, ["w"], nodes, opset_imports=[helper.make_opsetid("", opset)])
 
 
 class _Names:
