@@ -169,7 +169,7 @@ def _evaluation(model, float_path: Path, float_sha: str, reg, cache: Cache):
     """The prepared comparison data of a model, kept for the life of the worker process."""
     from .compare import prepare
 
-    key = (model.id, float_sha)
+    key = (model.id, float_sha, key_of(evaluation_identity(model, reg.datasets.get(model.dataset))))
     evs = _STATE["evaluations"]
     ev = evs.pop(key, None)
     if ev is None:
@@ -486,9 +486,12 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     t0 = time.perf_counter()
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     jobs = max(1, jobs or os.cpu_count() or 1)
     states = {m.id: ModelState(m) for m in models}
+    # in-process jobs (--jobs 1) must see this build's manifests, not an earlier build's
+    _STATE["registries"].clear()
+    _STATE["evaluations"].clear()
     counts = {"jobs": 0, "reused": 0, "quantized": 0, "compared": 0, "previews": 0}
     columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -594,7 +597,7 @@ def cli_build(args) -> int:
     if not models:
         raise QuantzooError(f"no models in {reg.root / 'models'}; add a model manifest first")
     cache = Cache(args.cache)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     result = run_pipeline(reg, models, cache, jobs=args.jobs, console=console)
     c = result.counts
     console.print(f"{c['jobs']} model × variant results: {c['reused']} reused from the cache, "
