@@ -291,3 +291,18 @@ def test_the_preview_input_image_is_the_photo_before_preprocessing():
     back = np.asarray(Image.open(BytesIO(B.input_png(x.astype(np.float32), pre))))
     assert back.shape == (20, 30, 3) and np.abs(back.astype(int) - photo.astype(int)).max() <= 1
     assert B.input_png(np.zeros((1, 64), np.float32), {"adapter": "arrays"}) is None
+
+
+def test_the_usage_snippet_on_a_model_page_runs_against_the_published_file(tmp_path, zoo, monkeypatch):
+    import html
+    import re
+
+    assert _build(tmp_path, zoo, "tiny-mapper") == 0
+    page = (tmp_path / "site" / "models" / "tiny-mapper.html").read_text()
+    block = re.search(r'<div class="language-python highlight"><pre>(.*?)</pre></div>', page, re.S).group(1)
+    code = html.unescape(re.sub(r"<[^>]+>", "", block))
+    assert "ort.InferenceSession('tiny-mapper-" in code
+    monkeypatch.chdir(tmp_path / "site" / "files" / "tiny-mapper")
+    scope: dict = {}
+    exec(compile(code, "usage-snippet", "exec"), scope)
+    assert scope["outputs"][0].shape == (1, 1, 16, 16)

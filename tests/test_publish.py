@@ -169,7 +169,7 @@ def test_chart_labels_do_not_overlap_when_points_are_apart():
     pts = [Point(f"v{i}", 1000 // 2 ** i, 1 - 0.1 * i, "linear") for i in range(6)]
     svg = size_agreement_svg(pts, float_size=1000, metric="top1_agreement", metric_label="agreement")
     boxes = []
-    for x, y, anchor, text in re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)" fill="#27272a">'
+    for x, y, anchor, text in re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)" fill="#27272a"[^>]*>'
                                          r"(v\d)</text>", svg):
         x, y, w = float(x), float(y), len(text) * 6.6
         x0 = x - w if anchor == "end" else x - w / 2 if anchor == "middle" else x

@@ -18,6 +18,7 @@ W, H = 760, 380
 LEFT, RIGHT, TOP, BOTTOM = 78, 24, 34, 58
 CHAR_W = 6.6          # average glyph width at font-size 11, for label boxes
 LABEL_H = 12
+HALO = 'stroke="#fafafa" stroke-width="3" paint-order="stroke"'  # labels stay legible over grid lines
 
 # variant family -> (fill colour, marker)
 FAMILIES = {
@@ -91,14 +92,21 @@ def _overlap(a, b) -> float:
     return w * h if w > 0 and h > 0 else 0.0
 
 
-def _place_labels(items: list[tuple[str, float, float, float]], box: tuple[float, float, float, float]):
+def _place_labels(items: list[tuple[str, float, float, float]], box: tuple[float, float, float, float],
+                  lines: tuple[float, ...] = ()):
     """Greedy label placement: for each point the first of eight spots that collides with nothing.
 
     Returns (x, y, anchor) per item. `items` are (text, px, py) in drawing order.
     """
     offsets = [(8, 4, "start"), (-8, 4, "end"), (0, -9, "middle"), (0, 17, "middle"),
-               (8, -7, "start"), (8, 15, "start"), (-8, -7, "end"), (-8, 15, "end")]
+               (8, -7, "start"), (8, 15, "start"), (-8, -7, "end"), (-8, 15, "end"),
+               (0, -21, "middle"), (0, 29, "middle"), (14, -17, "start"), (14, 25, "start"),
+               (-14, -17, "end"), (-14, 25, "end"),
+               # further out, with a leader line
+               (0, -34, "middle"), (16, -30, "start"), (-16, -30, "end"), (0, 42, "middle"),
+               (0, -47, "middle"), (20, -43, "start"), (-20, -43, "end"), (0, -60, "middle")]
     taken = [(px - r, py - r, px + r, py + r) for _, px, py, r in items]
+    taken += [(box[0], y - 1.5, box[2], y + 1.5) for y in lines]  # text across a line reads as struck through
     placed = []
     for text, px, py, r in items:
         w = len(text) * CHAR_W
@@ -108,7 +116,7 @@ def _place_labels(items: list[tuple[str, float, float, float]], box: tuple[float
             dx += grow if dx > 0 else -grow if dx < 0 else 0
             dy += grow if dy > 4 else -grow if dy < 0 else 0
             x0 = px + dx - (w if anchor == "end" else w / 2 if anchor == "middle" else 0)
-            rect = (x0, py + dy - LABEL_H + 2, x0 + w, py + dy + 2)
+            rect = (x0 - 2, py + dy - LABEL_H + 1, x0 + w + 2, py + dy + 3)  # 2 px of air around the text
             cost = sum(_overlap(rect, t) for t in taken)
             if rect[0] < box[0] - 30 or rect[2] > box[2] + 20 or rect[1] < box[1] - 20 or rect[3] > box[3] + 4:
                 cost += 1e6
@@ -194,28 +202,36 @@ def size_agreement_svg(points: list[Point], *, float_size: int, metric: str, met
         ty = Y(threshold)
         out.append(f'<line x1="{x0}" x2="{x1}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#dc2626" stroke-dasharray="6 4" '
                    f'stroke-width="1.5"/>')
-        out.append(f'<text x="{x1 - 4}" y="{ty - 5:.1f}" text-anchor="end" fill="#b91c1c">threshold {threshold_op} '
-                   f'{escape(format_metric(metric, threshold))}</text>')
+        # at the left: the small variants there usually sit on the failing side, away from the line
+        above = threshold_op == "≥"
+        out.append(f'<text x="{x0 + 4}" y="{ty - 5 if above else ty + 13:.1f}" text-anchor="start" fill="#b91c1c">'
+                   f'threshold {threshold_op} {escape(format_metric(metric, threshold))}</text>')
     # float model reference line
     fx = X(float_size)
     out.append(f'<line x1="{fx:.1f}" x2="{fx:.1f}" y1="{y0}" y2="{y1}" stroke="#a1a1aa" stroke-dasharray="2 3"/>')
 
     order = sorted(drawn, key=lambda p: (p.size, p.label))
     pix = [(p.label, X(p.size), Y(p.value)) for p in order]
-    labels = _place_labels([(("★ " if p.recommended else "") + p.label, px, py, 11 if p.recommended else 6)
-                            for p, (_, px, py) in zip(order, pix)], (x0, y0, x1, y1))
+    th_line = (Y(threshold),) if threshold is not None and math.isfinite(threshold) and lo <= threshold <= hi else ()
+    labels = _place_labels([(("★ " if p.recommended else "") + p.label, px, py, 12 if p.recommended else 6)
+                            for p, (_, px, py) in zip(order, pix)], (x0, y0, x1, y1), th_line)
     for p, (_, px, py) in zip(order, pix):
         fill, shape = FAMILIES.get(p.mode, ("#16a34a", "circle"))
         tip = f"{p.label}: {human_size(p.size)}, {metric_label} {format_metric(metric, p.value)}"
         out.append(f'<g class="qz-point" data-variant="{escape(p.label)}"><title>{escape(tip)}</title>')
         if p.recommended:
-            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="10" fill="none" stroke="#16a34a" stroke-width="2.5"/>')
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="9" fill="none" stroke="#16a34a" stroke-width="2.5"/>')
         out.append(_marker(shape, px, py, 4.5, fill, ' stroke="#fff" stroke-width="1"'))
         out.append("</g>")
+    for (px, py), (lx, ly, anchor) in zip(((a, b) for _, a, b in pix), labels):
+        if abs(ly - py) > 25:  # a far label gets a leader line back to its point
+            ty = ly + 3 if ly < py else ly - LABEL_H + 1
+            out.append(f'<line x1="{px:.1f}" y1="{py:.1f}" x2="{lx:.1f}" y2="{ty:.1f}" stroke="#a1a1aa" '
+                       f'stroke-width="0.8"/>')
     for p, (lx, ly, anchor) in zip(order, labels):
         weight = ' font-weight="bold" fill="#15803d"' if p.recommended else ' fill="#27272a"'
         text = ("★ " if p.recommended else "") + p.label
-        out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}"{weight}>{escape(text)}</text>')
+        out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}"{weight} {HALO}>{escape(text)}</text>')
     # legend: one entry per family present
     fams = []
     for p in points:

@@ -72,19 +72,39 @@ def usage_python(ctx: dict, file_name: str) -> str:
     lines = ["import numpy as np", "import onnxruntime as ort", "",
              f"session = ort.InferenceSession({file_name!r})"]
     feeds = []
+    dynamic = False
     for t in ctx["inputs"]:
-        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in t.get("shape") or [])
+        dims = list(t.get("shape") or [])
+        shape = tuple(d if isinstance(d, int) and d > 0 else 1 if i == 0 else 64 for i, d in enumerate(dims))
+        dynamic |= any(not (isinstance(d, int) and d > 0) for d in dims[1:])
         dt = _NP_DTYPES.get(t.get("dtype"), "np.float32")
-        var = "x_" + "".join(c if c.isalnum() else "_" for c in str(t["name"]))
+        var = _var_name(str(t["name"]))
         meaning = str(t.get("meaning") or "").replace("\n", " ")
         if meaning:
             lines.append(f"# {t['name']}: {meaning[:90]}")
         lines.append(f"{var} = np.zeros({shape!r}, dtype={dt})")
         feeds.append(f"{t['name']!r}: {var}")
+    if dynamic:
+        lines.append("# (dynamic sizes are set to 64 here; use your own)")
     lines.append(f"outputs = session.run(None, {{{', '.join(feeds)}}})")
     names = ", ".join(repr(o["name"]) for o in ctx["outputs"])
     lines.append(f"# outputs, in order: {names}")
     return "\n".join(lines) + "\n"
+
+
+def _var_name(name: str) -> str:
+    """A Python variable for an input: its own name when that is a plain, harmless identifier.
+
+    >>> _var_name("x"), _var_name("bytes"), _var_name("input.1")
+    ('x', 'x_bytes', 'x_input_1')
+    """
+    import builtins
+    import keyword
+
+    taken = {"np", "ort", "session", "outputs"}
+    if name.isidentifier() and not keyword.iskeyword(name) and name not in taken and not hasattr(builtins, name):
+        return name
+    return "x_" + "".join(c if c.isalnum() else "_" for c in name)
 
 
 def chart(bm: BuiltModel, ctx: dict) -> Markup:

@@ -61,7 +61,7 @@ def write_synthetic_zoo(root: Path, n_models: int, *, variants=DEFAULT_VARIANTS,
     files = root / "files"
     ds = {"id": "synthetic-samples", "name": "Synthetic samples", "description": "Made-up samples for benchmarks.",
           "license": {"spdx": "CC0-1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/"},
-          "source": {"kind": "file", "path": "files/none", "sha256": "0" * 64}, "adapter": "npy"}
+          "source": {"kind": "file", "path": "files/none", "sha256": "0" * 64}, "adapter": "arrays"}
     (root / "datasets" / "synthetic-samples.yaml").write_text(json.dumps(ds, indent=1), encoding="utf-8")
     for i in range(n_models):
         task = TASKS[i % len(TASKS)]
@@ -77,7 +77,7 @@ def write_synthetic_zoo(root: Path, n_models: int, *, variants=DEFAULT_VARIANTS,
                        "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
             "inputs": [{"name": "x", "dtype": "float32", "shape": [1, rows], "meaning": "features"}],
             "outputs": [{"name": out, "dtype": "float32", "shape": [1, cols], "meaning": "scores"}],
-            "preprocessing": {"adapter": "npy", "params": {}},
+            "preprocessing": {"adapter": "arrays", "params": {}},
             "dataset": "synthetic-samples",
             "variants": list(variants),
             "threshold": {"output": out, **thr},
