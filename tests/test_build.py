@@ -7,7 +7,6 @@ MkDocs build. Incrementality, failure isolation and determinism are checked on i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,110 +15,14 @@ import numpy as np
 import pytest
 
 from quantzoo import build as B
-from quantzoo.cache import Cache, tree_listing, tree_sha256
+from quantzoo.cache import Cache
 from quantzoo.cli import main
-
-VARIANTS = ["fp16", "linear-8", "kmeans-4"]
-
-
-def _sha(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def _classifier(path: Path, seed: int) -> None:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    w1 = rng.standard_normal((64, 64)).astype(np.float32) * 0.3
-    w2 = rng.standard_normal((64, 10)).astype(np.float32)
-    g = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
-         helper.make_node("MatMul", ["r", "w2"], ["logits"])], "classifier",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
-        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.save(m, path)
-
-
-def _mapper(path: Path, seed: int) -> None:
-    """x [N, 8, 16, 16] → Conv 3×3 (32 channels, 2304 weights) → Relu → Conv 1×1 → Sigmoid: a map."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    w1 = rng.standard_normal((32, 8, 3, 3)).astype(np.float32) * 0.2
-    w2 = rng.standard_normal((1, 32, 1, 1)).astype(np.float32) * 0.3
-    g = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
-         helper.make_node("Conv", ["r", "w2"], ["m"]), helper.make_node("Sigmoid", ["m"], ["map"])], "mapper",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 16, 16])],
-        [helper.make_tensor_value_info("map", TensorProto.FLOAT, ["N", 1, 16, 16])],
-        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.save(m, path)
-
-
-def _dataset(zoo: Path, ds_id: str, shape: tuple, n: int, seed: int) -> None:
-    import yaml
-
-    folder = zoo / "data" / ds_id
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for i in range(n):
-        p = folder / f"s{i:02d}.npy"
-        np.save(p, rng.standard_normal(shape).astype(np.float32))
-        parts.append({"name": p.name, "source": {"kind": "file", "path": f"../data/{ds_id}/{p.name}",
-                                                  "sha256": _sha(p), "size": p.stat().st_size}})
-    doc = {"id": ds_id, "description": f"{n} random arrays of shape {list(shape)}.",
-           "license": {"spdx": "CC0-1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/"},
-           "source": {"kind": "bundle", "parts": parts, "sha256": tree_sha256(tree_listing(folder))},
-           "adapter": "arrays"}
-    (zoo / "datasets" / f"{ds_id}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
-def _model(zoo: Path, mid: str, kind: str, *, variants=VARIANTS, sha: str | None = None,
-           description: str = "A tiny model made by the test.") -> Path:
-    import yaml
-
-    folder = zoo / "models" / mid
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx_path = zoo / "files" / f"{mid}.onnx"
-    onnx_path.parent.mkdir(exist_ok=True)
-    (_classifier if kind == "classifier" else _mapper)(onnx_path, seed=len(mid))
-    classifier = kind == "classifier"
-    doc = {
-        "id": mid, "name": f"Tiny {kind} {mid}", "task": "classification" if classifier else "dense",
-        "description": description,
-        "license": {"spdx": "MIT", "url": "https://opensource.org/license/mit"}, "authors": ["the test"],
-        "source": {"kind": "file", "path": f"../../files/{mid}.onnx", "sha256": sha or _sha(onnx_path),
-                   "size": onnx_path.stat().st_size},
-        "inputs": [{"name": "x", "dtype": "float32", "shape": ["N", 64] if classifier else ["N", 8, 16, 16]}],
-        "outputs": [{"name": "logits" if classifier else "map", "dtype": "float32",
-                     "shape": ["N", 10] if classifier else ["N", 1, 16, 16]}],
-        "preprocessing": {"adapter": "arrays"},
-        "dataset": "vectors" if classifier else "volumes",
-        "variants": list(variants),
-        "threshold": ({"output": "logits", "metric": "top1_agreement", "min": 0.9} if classifier
-                      else {"output": "map", "metric": "snr_db", "min": 20}),
-    }
-    (folder / "model.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    return folder / "model.yaml"
+from tinyzoo import VARIANTS, make_zoo, model, sha
 
 
 @pytest.fixture
 def zoo(tmp_path):
-    z = tmp_path / "zoo"
-    (z / "datasets").mkdir(parents=True)
-    _dataset(z, "vectors", (64,), 24, seed=1)
-    _dataset(z, "volumes", (8, 16, 16), 6, seed=2)
-    _model(z, "tiny-classifier", "classifier")
-    _model(z, "tiny-mapper", "mapper")
-    return z
+    return make_zoo(tmp_path / "zoo")
 
 
 def _build(tmp_path, zoo, *extra, jobs="1"):
@@ -199,7 +102,7 @@ def test_build_publishes_every_model_and_variant_and_a_rerun_does_no_work(tmp_pa
     for m in index["models"]:
         assert [v["id"] for v in m["variants"]] == VARIANTS
         for entry in [m["float"], *m["variants"]]:
-            assert _sha(site / entry["file"]) == entry["sha256"]
+            assert sha(site / entry["file"]) == entry["sha256"]
         assert m["recommended"] in VARIANTS
     cls = index["models"][0]["variants"][1]["metrics"]["logits"]
     assert cls["top1_agreement"]["n"] == 24 and 0.9 <= cls["top1_agreement"]["mean"] <= 1.0
@@ -222,7 +125,7 @@ def test_build_publishes_every_model_and_variant_and_a_rerun_does_no_work(tmp_pa
 def test_changing_one_variant_requantizes_only_that_variant(tmp_path, zoo, capfd):
     assert _build(tmp_path, zoo) == 0
     capfd.readouterr()
-    _model(zoo, "tiny-classifier", "classifier", variants=["fp16", "linear-8", {"id": "kmeans-4", "granularity":
+    model(zoo, "tiny-classifier", "classifier", variants=["fp16", "linear-8", {"id": "kmeans-4", "granularity":
                                                                                "per_grouped_channel",
                                                                                "group_size": 16}])
     assert _build(tmp_path, zoo) == 0
@@ -230,7 +133,7 @@ def test_changing_one_variant_requantizes_only_that_variant(tmp_path, zoo, capfd
 
 
 def test_a_failing_model_is_reported_and_the_others_still_publish(tmp_path, zoo, capfd):
-    _model(zoo, "tiny-broken", "classifier", sha="0" * 64)
+    model(zoo, "tiny-broken", "classifier", source_sha256="0" * 64)
     assert _build(tmp_path, zoo) == 1
     err = capfd.readouterr().err
     assert "tiny-broken (fetch):" in err and "0" * 64 in err
@@ -241,7 +144,7 @@ def test_a_failing_model_is_reported_and_the_others_still_publish(tmp_path, zoo,
 
 
 def test_a_failing_variant_is_listed_on_its_model_page_and_the_rest_publish(tmp_path, zoo, capfd):
-    _model(zoo, "tiny-classifier", "classifier", variants=["fp16", "unique-2"])  # 4096 distinct weights
+    model(zoo, "tiny-classifier", "classifier", variants=["fp16", "unique-2"])  # 4096 distinct weights
     assert _build(tmp_path, zoo, "tiny-classifier") == 1
     err = capfd.readouterr().err
     assert "tiny-classifier unique-2 (quantize):" in err

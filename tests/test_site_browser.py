@@ -29,14 +29,35 @@ EVIL = ("<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from quantzoo.publish import publish_site
-    from quantzoo.publish.synthetic import synthetic_results, write_synthetic_zoo
+    """A real `quantzoo build`: Magika (3 variants, 120 Pygments files), a tiny conv net with a map
+    output, and a tiny classifier whose manifest carries markup. Sources and results are cached in
+    the user cache like the other real-model tests, so a rerun only publishes."""
+    import shutil
+
+    import yaml
+
+    from quantzoo.cli import main
+    from tinyzoo import dataset, model
 
     root = tmp_path_factory.mktemp("browser")
-    reg = write_synthetic_zoo(root / "zoo", 6, description=EVIL)
-    built = synthetic_results(reg, root / "work")
-    publish_site(built, root / "site", registry=reg)
-    return root / "site", built
+    zoo = root / "zoo"
+    (zoo / "datasets").mkdir(parents=True)
+    shutil.copytree(REPO / "zoo" / "models" / "magika-standard-v3", zoo / "models" / "magika-standard-v3")
+    manifest = zoo / "models" / "magika-standard-v3" / "model.yaml"
+    doc = yaml.safe_load(manifest.read_text())
+    manifest.write_text(yaml.safe_dump({**doc, "variants": ["fp16", "linear-8", "kmeans-4"]}, sort_keys=False))
+    ds = yaml.safe_load((REPO / "zoo" / "datasets" / "pygments-examplefiles.yaml").read_text())
+    ds["params"] = {**(ds.get("params") or {}), "limit": 120}
+    (zoo / "datasets" / "pygments-examplefiles.yaml").write_text(yaml.safe_dump(ds, sort_keys=False))
+    dataset(zoo, "vectors", (64,), 24, seed=1)
+    dataset(zoo, "volumes", (3, 16, 16), 6, seed=2)
+    model(zoo, "tiny-mapper", "mapper")
+    evil = model(zoo, "tiny-evil", "classifier", description=EVIL)
+    doc = yaml.safe_load(evil.read_text())
+    evil.write_text(yaml.safe_dump({**doc, "name": "<b>Evil</b> tiny <script>window.__pwned = 4</script>"},
+                                   sort_keys=False))
+    assert main(["build", "--zoo", str(zoo), "--site-dir", str(root / "site"), "--jobs", "2"]) == 0
+    return root / "site"
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -46,7 +67,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(site):
-    folder, _ = site
+    folder = site
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -107,7 +128,8 @@ def _column(pg, table: str, index: int) -> list[str]:
 def test_catalog_lists_every_model_of_index_json(page, server, site):
     page.goto(server)
     rows = page.locator("#catalog tbody tr")
-    models = _index(site[0])["models"]
+    models = _index(site)["models"]
+    assert [m["id"] for m in models] == ["magika-standard-v3", "tiny-evil", "tiny-mapper"]
     assert rows.count() == len(models)
     for m in models:
         assert page.locator(f'#catalog a[href="models/{m["id"]}.html"]').first.inner_text() == m["name"]
@@ -137,44 +159,55 @@ def test_clicking_a_header_sorts_the_catalog_and_clicking_again_reverses_it(page
 
 def test_filtering_by_task_and_size_hides_the_other_rows(page, server, site):
     page.goto(server)
-    models = _index(site[0])["models"]
+    models = _index(site)["models"]
     page.select_option("[data-qz-filter=task]", "dense")
-    dense = [m for m in models if m["task"] == "dense"]
-    assert _column(page, "catalog", 2) == ["dense"] * len(dense)
-    assert page.locator("[data-qz-count]").inner_text() == f"{len(dense)} of {len(models)} models"
+    assert _column(page, "catalog", 2) == ["dense"]
+    assert page.locator("[data-qz-count]").inner_text() == f"1 of {len(models)} models"
     page.select_option("[data-qz-filter=task]", "")
-    page.fill("[data-qz-filter=max-size]", "0.0015")  # 1.5 kB: only models whose recommended file is smaller
-    small = [m for m in models if next(v["size"] for v in m["variants"] if v["id"] == m["recommended"]) <= 1500]
-    assert 0 < len(small) < len(models)
-    assert page.locator("#catalog tbody tr:not([hidden])").count() == len(small)
+    sizes = sorted(next(v["size"] for v in m["variants"] if v["id"] == m["recommended"]) for m in models)
+    limit = (sizes[0] + sizes[1]) / 2  # only the smallest recommended file fits
+    page.fill("[data-qz-filter=max-size]", f"{limit / 1e6:.6f}")
+    assert page.locator("#catalog tbody tr:not([hidden])").count() == 1
+    page.fill("[data-qz-filter=text]", "magika")
+    assert page.locator("#catalog tbody tr:not([hidden])").count() == 0
+    page.fill("[data-qz-filter=max-size]", "")
+    assert _column(page, "catalog", 2) == ["classification"]
     shot(page, "catalog-filtered")
 
 
-def test_model_page_shows_the_variants_table_the_chart_and_the_output_grid(page, server, site):
-    _, built = site
-    bm = next(b for b in built if b.model.task == "text-detection")
-    page.goto(server + f"models/{bm.model.id}.html")
-    assert page.locator("#variants tbody tr").count() == len(bm.variants) + 1  # + the float row
+def test_model_page_shows_the_variants_table_and_the_chart(page, server, site):
+    m = {x["id"]: x for x in _index(site)["models"]}["magika-standard-v3"]
+    page.goto(server + "models/magika-standard-v3.html")
+    assert page.locator("#variants tbody tr").count() == len(m["variants"]) + 1  # + the float row
+    rec = page.locator("#variants tr.qz-rec td").first.inner_text()
+    assert rec.split()[0] == m["recommended"]
     chart = page.locator("svg.qz-chart")
     assert chart.is_visible()
     box = chart.bounding_box()
     assert box["width"] > 500 and box["height"] > 200
-    assert chart.locator("g.qz-point").count() == len(bm.variants)
+    assert chart.locator("g.qz-point").count() == len(m["variants"])
     labels = chart.locator("text").all_text_contents()
-    assert all(any(t.endswith(v.variant.id) for t in labels) for v in bm.variants)
+    assert all(any(t.endswith(v["id"]) for t in labels) for v in m["variants"])
+    shot(page, "model-magika", full_page=True)
+    chart.screenshot(path=str(SHOTS / "model-magika-chart.png"))
+    assert page.errors == [] and page.outside == []
+
+
+def test_a_map_output_model_page_shows_the_output_at_each_variant(page, server, site):
+    m = {x["id"]: x for x in _index(site)["models"]}["tiny-mapper"]
+    page.goto(server + "models/tiny-mapper.html")
     grid = page.locator(".qz-grid img")
-    assert grid.count() == len(bm.variants) + 2  # the input, the float output, every variant
+    assert grid.count() == len(m["variants"]) + 2  # the input, the float output, every variant
     assert all(n > 0 for n in grid.evaluate_all("imgs => imgs.map(i => i.naturalWidth)"))
-    shot(page, "model-page", full_page=True)
-    chart.screenshot(path=str(SHOTS / "model-chart.png"))
+    captions = page.locator(".qz-grid figcaption").all_inner_texts()
+    assert captions == ["input", "float", *[v["id"] for v in m["variants"]]]
+    page.locator(".qz-grid").screenshot(path=str(SHOTS / "output-grid.png"))
     assert page.errors == [] and page.outside == []
 
 
 def test_a_download_returns_the_bytes_whose_sha256_the_page_and_index_json_give(page, server, site):
-    _, built = site
-    bm = built[0]
-    index = {m["id"]: m for m in _index(site[0])["models"]}[bm.model.id]
-    page.goto(server + f"models/{bm.model.id}.html")
+    index = {m["id"]: m for m in _index(site)["models"]}["magika-standard-v3"]
+    page.goto(server + "models/magika-standard-v3.html")
     for vid in ("kmeans-4", "fp16"):
         link = page.locator(f"#variant-{vid} a.qz-download")
         shown = page.locator(f"#variant-{vid} code.qz-sha").inner_text().strip()
@@ -183,33 +216,36 @@ def test_a_download_returns_the_bytes_whose_sha256_the_page_and_index_json_give(
         data = Path(dl.value.path()).read_bytes()
         entry = next(v for v in index["variants"] if v["id"] == vid)
         assert hashlib.sha256(data).hexdigest() == shown == link.get_attribute("data-sha256") == entry["sha256"]
-        assert dl.value.suggested_filename == f"{bm.model.id}-{vid}.onnx"
+        assert len(data) == entry["size"]
+        assert dl.value.suggested_filename == f"magika-standard-v3-{vid}.onnx"
 
 
 def test_the_graph_view_opens_the_model_in_the_bundled_netron_without_leaving_the_site(page, server, site):
-    _, built = site
-    bm = built[0]
-    page.goto(server + f"models/{bm.model.id}.html")
+    page.goto(server + "models/magika-standard-v3.html")
     with page.context.expect_page() as new:
         page.locator("#variant-kmeans-4 a.qz-graph").click()
     viewer = new.value
     viewer.wait_for_selector("#canvas g.node", timeout=30_000)
-    assert viewer.locator("#canvas g.node").count() >= 3  # input, MatMul, output
+    assert viewer.locator("#canvas g.node").count() >= 20  # magika has ~100 nodes
     assert viewer.locator("body").get_attribute("class").split()[0] == "default"  # the graph, not a dialog
     viewer.wait_for_timeout(300)
     shot(viewer, "netron-graph")
     assert page.outside == [], f"requests left the site: {page.outside}"
 
 
-def test_a_script_in_a_manifest_description_does_not_run(page, server, site):
-    _, built = site
+def test_a_script_in_a_manifest_does_not_run(page, server, site):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    for path in ["", f"models/{built[0].model.id}.html", f"models/{built[1].model.id}.html"]:
+    for path in ["", "models/tiny-evil.html", "methodology.html"]:
         page.goto(server + path)
         page.wait_for_load_state("load")
         assert page.evaluate("typeof window.__pwned") == "undefined"
+    page.goto(server + "models/tiny-evil.html")
     desc = page.locator(".qz-description").first.inner_text()
     assert desc.startswith("<script>window.__pwned = 1</script>")  # shown as text
-    page.locator(".qz-description").first.screenshot(path=str(SHOTS / "escaped-description.png"))
+    assert page.locator("h1#model").inner_text() == "<b>Evil</b> tiny <script>window.__pwned = 4</script>"
+    assert "<b>Evil</b>" in page.title()
+    shot(page, "escaped-manifest")
+    page.goto(server)
+    assert "<b>Evil</b>" in page.locator('#catalog a[href="models/tiny-evil.html"]').inner_text()
     assert dialogs == [] and page.errors == []
