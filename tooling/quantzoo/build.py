@@ -535,6 +535,10 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
                 progress.console.print(f"[red]FAILED[/] {r['model']} {r['variant']} ({r['stage']}): "
                                        f"{r['error'].splitlines()[0][:300]}", highlight=False)
             did = r["did"]
+            if did and not r["error"]:
+                done = {"quantize": "quantized", "compare": "compared", "preview": "preview drawn"}
+                progress.console.print(f"  {r['model']} {r['variant']}: {', '.join(done[d] for d in did)}",
+                                       highlight=False, markup=False)
             counts["quantized"] += "quantize" in did
             counts["compared"] += "compare" in did
             counts["previews"] += "preview" in did
