@@ -198,7 +198,14 @@ def recommend(model: BuiltModel) -> BuiltVariant | None:
 
 
 def source_url(model: Model) -> str | None:
-    """Where the float model comes from, as a link for people (None for a local file)."""
+    """Where the float model comes from (None for a local file); the same rule as fetch.upstream_url.
+
+    >>> from types import SimpleNamespace as M
+    >>> source_url(M(source={"kind": "pypi", "package": "magika", "version": "1.0.3"}))
+    'https://pypi.org/project/magika/1.0.3/'
+    >>> source_url(M(source={"kind": "file", "path": "m.onnx"})) is None
+    True
+    """
     src = model.source
     kind = src.get("kind")
     if src.get("url") and kind in ("url", "pypi"):
@@ -212,7 +219,7 @@ def source_url(model: Model) -> str | None:
                 return w["url"]
             if w.get("kind") == "pypi" and w.get("package") and w.get("version"):
                 return f"https://pypi.org/project/{w['package']}/{w['version']}/"
-    return model.homepage
+    return None
 
 
 def source_sha256(model: Model) -> str | None:
