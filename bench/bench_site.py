@@ -88,7 +88,14 @@ def _counts(log: str) -> dict:
     m = re.search(r"(\d+) model × variant results: (\d+) reused from the cache, (\d+) quantized, (\d+) compared", log)
     if not m:
         return {}
-    return dict(zip(("results", "reused", "quantized", "compared"), map(int, m.groups())))
+    out: dict = dict(zip(("results", "reused", "quantized", "compared"), map(int, m.groups())))
+    stages = re.search(r"worker time by stage: (.*)", log)
+    if stages:
+        out["worker_seconds"] = {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+) s", stages.group(1))}
+    pub = re.search(r"published in ([\d.]+) s", log)
+    if pub:
+        out["publish_s"] = float(pub.group(1))
+    return out
 
 
 def default_catalog() -> dict:

@@ -331,8 +331,16 @@ def run_job(job: dict) -> dict:
     float_sha256. Returns {"model", "variant", "did": [stages that ran], "error", "stage"}.
     """
     result: dict[str, Any] = {"model": job["model"], "variant": job["variant"], "did": [], "error": None,
-                              "stage": None}
+                              "stage": None, "seconds": {}}
     stage = "load"
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result["seconds"][name] = round(result["seconds"].get(name, 0.0) + now - clock, 3)
+        clock = now
+
     try:
         reg = _registry(job["zoo"])
         model = reg.model(job["model"])
@@ -340,6 +348,7 @@ def run_job(job: dict) -> dict:
         cache = Cache(job["cache"])
         float_path, float_sha = Path(job["float_path"]), job["float_sha256"]
         identity = evaluation_identity(model, reg.datasets.get(model.dataset))
+        lap("load")
 
         stage = "quantize"
         key = artifact_key(float_sha, variant.spec())
@@ -348,6 +357,7 @@ def run_job(job: dict) -> dict:
             meta = _quantize(model, variant, float_path, float_sha, cache, key)
             result["did"].append("quantize")
         art_path = artifact_paths(cache, key)[0]
+        lap("quantize")
 
         stage = "compare"
         ckey = comparison_key(meta["sha256"], float_sha, identity)
@@ -358,6 +368,7 @@ def run_job(job: dict) -> dict:
             comparison = ev.compare(art_path)
             write_json(cpath, comparison.to_dict())
             result["did"].append("compare")
+        lap("compare")
 
         if map_output(model) is not None:
             stage = "preview"
@@ -367,6 +378,7 @@ def run_job(job: dict) -> dict:
                 ev = ev or _evaluation(model, float_path, float_sha, reg, cache)
                 _previews(model, ev, float_sha, identity, art_path, meta["sha256"], cache)
                 result["did"].append("preview")
+            lap("preview")
     except QuantzooError as e:
         result.update(error=str(e), stage=stage)
     except Exception as e:  # a bug or an unexpected library error: report it, keep building the rest
@@ -451,6 +463,7 @@ class BuildResult:
     failures: list[dict]            # every failure: {"model", "variant", "stage", "error"}
     counts: dict                    # jobs, reused, quantized, compared, previews
     seconds: float
+    stage_seconds: dict = field(default_factory=dict)  # worker seconds per stage (load, quantize, ...)
 
 
 def _fetch_all(reg, models, cache: Cache, jobs: int, progress, states: dict[str, ModelState]) -> None:
@@ -493,6 +506,7 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
     _STATE["registries"].clear()
     _STATE["evaluations"].clear()
     counts = {"jobs": 0, "reused": 0, "quantized": 0, "compared": 0, "previews": 0}
+    seconds: dict[str, float] = {}  # worker time per stage, summed over jobs
     columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         _fetch_all(reg, models, cache, jobs, progress, states)
@@ -539,6 +553,8 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
                 done = {"quantize": "quantized", "compare": "compared", "preview": "preview drawn"}
                 progress.console.print(f"  {r['model']} {r['variant']}: {', '.join(done[d] for d in did)}",
                                        highlight=False, markup=False)
+            for name, sec in (r.get("seconds") or {}).items():
+                seconds[name] = seconds.get(name, 0.0) + sec
             counts["quantized"] += "quantize" in did
             counts["compared"] += "compare" in did
             counts["previews"] += "preview" in did
@@ -576,7 +592,7 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
         else:
             built.append(bm)
     return BuildResult(built=built, failed_models=failed_models, failures=failures, counts=counts,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, stage_seconds={k: round(v, 1) for k, v in seconds.items()})
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -607,6 +623,9 @@ def cli_build(args) -> int:
     console.print(f"{c['jobs']} model × variant results: {c['reused']} reused from the cache, "
                   f"{c['quantized']} quantized, {c['compared']} compared, {c['previews']} previews drawn "
                   f"({result.seconds:.1f} s)", highlight=False)
+    if result.stage_seconds:
+        console.print("worker time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()),
+                      highlight=False)
     if not result.built:
         for f in result.failures:
             console.print(f"  {f['model']} {f['variant'] or ''} ({f['stage']}): {f['error']}", highlight=False)
