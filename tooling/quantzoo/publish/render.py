@@ -81,7 +81,9 @@ def usage_python(ctx: dict, file_name: str) -> str:
         var = _var_name(str(t["name"]))
         meaning = str(t.get("meaning") or "").replace("\n", " ")
         if meaning:
-            lines.append(f"# {t['name']}: {meaning[:90]}")
+            if len(meaning) > 90:
+                meaning = meaning[:88].rsplit(" ", 1)[0] + " …"
+            lines.append(f"# {t['name']}: {meaning}")
         lines.append(f"{var} = np.zeros({shape!r}, dtype={dt})")
         feeds.append(f"{t['name']!r}: {var}")
     if dynamic:
