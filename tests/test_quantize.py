@@ -476,6 +476,16 @@ def test_custom_lut_by_module_and_function_name(tmp_path, monkeypatch):
         quantize_weights(make_model(), 3, "custom_lut", lut_function="my_tables:nope")
 
 
+@pytest.mark.parametrize("name", ["engine", "modes", "kmeans", "pack", "artifact", "weights"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"quantzoo.quantize.{name}")
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0, f"{result.failed} of {result.attempted} failed in {name}"
+
+
 # --- the command line -------------------------------------------------------------------------
 
 def test_cli_quantizes_and_prints_a_row_per_tensor(tmp_path, capsys):
