@@ -324,6 +324,13 @@ def _previews(model, ev, float_sha: str, identity: dict, artifact_path: Path, ar
         tmp.write_bytes(map_png(y, lo, hi))
 
 
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them (a terminal sends SIGINT to all)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_job(job: dict) -> dict:
     """Worker: make sure one model × variant has its artifact, comparison and preview in the cache.
 
@@ -567,7 +574,9 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
             import multiprocessing
 
             ctx = multiprocessing.get_context("spawn")  # workers import onnxruntime fresh; no forked threads
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
+            pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx,
+                                       initializer=_worker_init)
+            try:
                 futs = {pool.submit(run_job, job): job for job in todo}
                 for fut in as_completed(futs):
                     job = futs[fut]
@@ -577,6 +586,12 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
                         r = {"model": job["model"], "variant": job["variant"], "did": [], "stage": "worker",
                              "error": f"the worker process died: {type(e).__name__}: {e}"}
                     record(r)
+            except BaseException:  # Ctrl-C: stop the workers now instead of letting them drain the queue
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
 
     built, failed_models, failures = [], [], []
     for m in models:
