@@ -166,6 +166,9 @@ def test_artifact_base_url_makes_files_absolute_in_index_json(tmp_path, zoo):
     m = json.loads((tmp_path / "site" / "index.json").read_text())["models"][0]
     assert m["float"]["file"] == "https://cdn.example.org/z/tiny-classifier/tiny-classifier-float.onnx"
     assert (tmp_path / "site" / "files" / "tiny-classifier" / "tiny-classifier-float.onnx").is_file()
+    page = (tmp_path / "site" / "models" / "tiny-classifier.html").read_text()
+    assert 'href="https://cdn.example.org/z/tiny-classifier/tiny-classifier-kmeans-4.onnx"' in page
+    assert "../netron/index.html?url=../files/tiny-classifier/tiny-classifier-kmeans-4.onnx" in page
 
 
 def test_cached_results_are_found_by_key_after_a_build(tmp_path, zoo):

@@ -376,7 +376,8 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
             "size": v.size, "size_text": human_size(v.size),
             "ratio": v.size / bm.float_size if bm.float_size else None,
             "cells": cells, "meets": meets(thr, value), "recommended": rec is not None and rec is v,
-            "href": "../" + rel, "file": variant_file_name(m.id, vid), "sha256": v.sha256,
+            "href": _page_href(m.id, variant_file_name(m.id, vid), artifact_base_url),
+            "file": variant_file_name(m.id, vid), "sha256": v.sha256,
             "graph": f"../netron/index.html?url=../{rel}",
             "preview": f"../files/{m.id}/preview/{vid}.png" if v.preview else None,
         })
@@ -396,7 +397,7 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
         "parameters": info.get("parameters"), "parameters_text": human_count(info.get("parameters")),
         "opset": info.get("opset"), "ops": ops, "node_count": sum(c for _, c in ops),
         "float_size": bm.float_size, "float_size_text": human_size(bm.float_size),
-        "float_sha256": bm.float_sha256, "float_href": "../" + float_rel, "float_file": float_file_name(m.id),
+        "float_sha256": bm.float_sha256, "float_href": _page_href(m.id, float_file_name(m.id), artifact_base_url), "float_file": float_file_name(m.id),
         "float_graph": f"../netron/index.html?url=../{float_rel}",
         "threshold": {"output": thr["output"], "metric": thr["metric"], "label": metric_label(thr["metric"]),
                       "op": "≥" if "min" in thr and thr.get("min") is not None else "≤",
@@ -440,6 +441,17 @@ def named_context(bm: BuiltModel) -> dict | None:
         if got is not None:
             rows.append({"id": v.variant.id, "cells": [cell(got.get(n), ref[n]) for n in samples]})
     return {"output": named.get("output"), "samples": samples, "rows": rows}
+
+
+def _page_href(model_id: str, name: str, artifact_base_url: str | None) -> str:
+    """A download link on a model page (pages live in models/): the same file index.json names.
+
+    >>> _page_href("m", "m-fp16.onnx", None), _page_href("m", "m-fp16.onnx", "https://cdn.example/z")
+    ('../files/m/m-fp16.onnx', 'https://cdn.example/z/m/m-fp16.onnx')
+    """
+    if artifact_base_url:
+        return public_file(model_id, name, artifact_base_url)
+    return "../" + site_file(model_id, name)
 
 
 def _source_text(src: dict) -> str:
