@@ -12,7 +12,6 @@ import hashlib
 import importlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 

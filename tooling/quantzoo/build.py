@@ -51,7 +51,7 @@ def evaluation_identity(model, dataset) -> dict:
         ds = {"id": dataset.id, "source": dataset.source, "adapter": dataset.adapter,
               "params": dataset.params or {}, "labels": dataset.labels}
     return {"task": model.task, "preprocessing": model.preprocessing, "labels": model.labels,
-            "label_map": model.label_map, "dataset": ds, "samples": model.samples or []}
+            "label_map": model.label_map, "dataset": ds}
 
 
 def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:
@@ -59,9 +59,11 @@ def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, vers
     return key_of("comparison", artifact_sha256, float_sha256, identity, version)
 
 
-def preview_key(model_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:
-    """The cache key of an output-map preview of one model file (the float one or an artifact)."""
-    return key_of("preview", model_sha256, float_sha256, identity, version)
+def preview_key(model_sha256: str, float_sha256: str, identity: dict, version: str = __version__,
+                samples: list | None = None) -> str:
+    """The cache key of an output-map preview of one model file (the float one or an artifact);
+    `samples` (the manifest's, which pick the input shown) matter here and not to comparisons."""
+    return key_of("preview", model_sha256, float_sha256, identity, version, samples or [])
 
 
 def map_output(model) -> dict | None:
@@ -309,7 +311,7 @@ def _previews(model, ev, float_sha: str, identity: dict, artifact_path: Path, ar
         start += len(batch)
     lo, hi = (0.0, 1.0) if ref.min() >= 0 and ref.max() <= 1 else (float(ref.min()), float(ref.max()))
     feed = _sample_feed(ev, idx)
-    fkey = preview_key(float_sha, float_sha, identity)
+    fkey = preview_key(float_sha, float_sha, identity, samples=model.samples)
     if not preview_path(cache, fkey).is_file():
         if len(feed) == 1:
             png = input_png(next(iter(feed.values())), model.preprocessing)
@@ -320,7 +322,8 @@ def _previews(model, ev, float_sha: str, identity: dict, artifact_path: Path, ar
             tmp.write_bytes(map_png(ref, lo, hi))
     sess = ort.InferenceSession(str(artifact_path), providers=["CPUExecutionProvider"])
     y = sess.run([ev.output_names[j]], feed)[0][0]
-    with atomic_path(preview_path(cache, preview_key(artifact_sha, float_sha, identity))) as tmp:
+    pkey = preview_key(artifact_sha, float_sha, identity, samples=model.samples)
+    with atomic_path(preview_path(cache, pkey)) as tmp:
         tmp.write_bytes(map_png(y, lo, hi))
 
 
@@ -379,8 +382,8 @@ def run_job(job: dict) -> dict:
 
         if map_output(model) is not None:
             stage = "preview"
-            pkey = preview_key(meta["sha256"], float_sha, identity)
-            fkey = preview_key(float_sha, float_sha, identity)
+            pkey = preview_key(meta["sha256"], float_sha, identity, samples=model.samples)
+            fkey = preview_key(float_sha, float_sha, identity, samples=model.samples)
             if not (preview_path(cache, pkey).is_file() and preview_path(cache, fkey).is_file()):
                 ev = ev or _evaluation(model, float_path, float_sha, reg, cache)
                 _previews(model, ev, float_sha, identity, art_path, meta["sha256"], cache)
@@ -414,9 +417,9 @@ def job_is_done(cache: Cache, model, variant, float_sha: str, identity: dict) ->
     if not comparison_path(cache, comparison_key(meta["sha256"], float_sha, identity)).is_file():
         return False
     if map_output(model) is not None:
-        if not preview_path(cache, preview_key(meta["sha256"], float_sha, identity)).is_file():
+        if not preview_path(cache, preview_key(meta["sha256"], float_sha, identity, samples=model.samples)).is_file():
             return False
-        if not preview_path(cache, preview_key(float_sha, float_sha, identity)).is_file():
+        if not preview_path(cache, preview_key(float_sha, float_sha, identity, samples=model.samples)).is_file():
             return False
     return True
 
@@ -430,7 +433,7 @@ def collect(state: ModelState, reg, cache: Cache):
     identity = evaluation_identity(model, ds)
     failed = {f["variant"] for f in state.failures}
     variants = []
-    fkey = preview_key(state.float_sha256, state.float_sha256, identity)
+    fkey = preview_key(state.float_sha256, state.float_sha256, identity, samples=model.samples)
     for var in model.variants:
         if var.id in failed:
             continue
@@ -442,7 +445,7 @@ def collect(state: ModelState, reg, cache: Cache):
                                    "error": "its results are missing from the cache after the build"})
             continue
         comparison = json.loads(cpath.read_text(encoding="utf-8"))
-        pv = preview_path(cache, preview_key(meta["sha256"], state.float_sha256, identity))
+        pv = preview_path(cache, preview_key(meta["sha256"], state.float_sha256, identity, samples=model.samples))
         variants.append(BuiltVariant(var, artifact_paths(cache, key)[0], meta["sha256"], meta["size"], comparison,
                                      pv if pv.is_file() else None))
     if not variants:
@@ -503,6 +506,7 @@ def _fetch_all(reg, models, cache: Cache, jobs: int, progress, states: dict[str,
 def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, console=None) -> BuildResult:
     """Fetch, quantize and compare every model × variant (incrementally, in parallel)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     t0 = time.perf_counter()
@@ -553,8 +557,9 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
         def record(r: dict) -> None:
             if r["error"]:
                 states[r["model"]].failures.append({"variant": r["variant"], "stage": r["stage"], "error": r["error"]})
-                progress.console.print(f"[red]FAILED[/] {r['model']} {r['variant']} ({r['stage']}): "
-                                       f"{r['error'].splitlines()[0][:300]}", highlight=False)
+                first = r["error"].splitlines()[0][:300] if r["error"].strip() else r["error"]
+                progress.console.print(f"[red]FAILED[/] {escape(r['model'])} {escape(r['variant'])} ({r['stage']}): "
+                                       f"{escape(first)}", highlight=False)
             did = r["did"]
             if did and not r["error"]:
                 done = {"quantize": "quantized", "compare": "compared", "preview": "preview drawn"}

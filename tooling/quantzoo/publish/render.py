@@ -49,7 +49,8 @@ def highlight(code: str, language: str) -> Markup:
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import get_lexer_by_name
 
-    html = _hl(code, get_lexer_by_name(language), HtmlFormatter(wrapcode=True, cssclass=f"language-{language} highlight"))
+    formatter = HtmlFormatter(wrapcode=True, cssclass=f"language-{language} highlight")
+    html = _hl(code, get_lexer_by_name(language), formatter)
     return Markup(html.strip())
 
 
