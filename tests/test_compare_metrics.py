@@ -50,13 +50,23 @@ def test_cosine_and_max_abs_error():
     assert M.max_abs_error(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.5], [2.0, 4.0]])) == 1.0
 
 
-def test_iou_binarizes_above_the_threshold_and_two_empty_maps_agree():
+def test_iou_binarizes_above_the_threshold_and_two_empty_maps_are_not_counted():
     ref = np.array([[0.9, 0.31], [0.3, 0.0]])
     test = np.array([[0.9, 0.0], [0.9, 0.0]])
     # ref on: (0,0), (0,1) ; test on: (0,0), (1,0) -> 1 shared of 3
     assert M.iou(ref, test) == pytest.approx(1 / 3)
-    assert M.iou(np.zeros((2, 2)), np.full((2, 2), 0.3)) == 1.0
-    assert M.iou(ref, test, threshold=0.95) == 1.0
+    assert M.iou(np.zeros((2, 2)), np.full((2, 2), 0.3)) is None
+    assert M.iou(ref, test, threshold=0.95) is None
+
+
+def test_detection_iou_counts_only_samples_where_either_map_has_text():
+    text = np.array([[[0.9, 0.9], [0.0, 0.0]]])
+    blank = np.zeros((1, 2, 2))
+    ref = np.concatenate([text, blank, blank])
+    dead = np.zeros_like(ref)  # a broken variant that finds no text anywhere
+    out = M.compare_detection(ref, dead, {})
+    assert out["iou"] == [0.0]  # the two text-free photos say nothing about agreement
+    assert M.summarize(out["iou"]) == {"mean": 0.0, "std": 0.0, "n": 1}
 
 
 def test_top1_agreement_compares_argmax_per_sample():

@@ -55,8 +55,11 @@ def evaluation_identity(model, dataset) -> dict:
 
 
 def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:
-    """The cache key of a comparison: artifact bytes, float bytes, evaluation data, tool version."""
-    return key_of("comparison", artifact_sha256, float_sha256, identity, version)
+    """The cache key of a comparison: artifact bytes, float bytes, evaluation data, tool version
+    and the metrics' own revision (so a changed metric definition is never served from cache)."""
+    from .compare.metrics import REVISION
+
+    return key_of("comparison", artifact_sha256, float_sha256, identity, version, REVISION)
 
 
 def preview_key(model_sha256: str, float_sha256: str, identity: dict, version: str = __version__,

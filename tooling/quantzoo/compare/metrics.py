@@ -12,7 +12,8 @@ Metric keys (exactly these):
   among the quantized model's top 5; only for more than 5 classes), ``accuracy_float`` and
   ``accuracy_quantized`` (against labels, over labelled samples only);
 - dense (maps, images, embeddings): ``snr_db``, ``psnr_db``, ``cosine``, ``max_abs_error``;
-- text detection: the dense metrics plus ``iou`` of the maps binarized at 0.3 (DB's threshold);
+- text detection: the dense metrics plus ``iou`` of the maps binarized at 0.3 (DB's threshold),
+  over the samples where either map has text;
 - CTC text recognition: ``string_agreement``, ``cer`` (quantized against float strings) and
   ``cer_labels`` (quantized against the labels).
 
@@ -28,6 +29,11 @@ import math
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+
+# Bump when a metric's definition changes: cached comparisons are keyed by it.
+# 2: iou leaves out samples where both maps are empty.
+REVISION = 2
+
 
 def _sig(x: float, digits: int = 7) -> float:
     """Round to `digits` significant digits, so JSON stays readable and stable."""
@@ -126,18 +132,22 @@ def max_abs_error(ref: np.ndarray, test: np.ndarray) -> float:
     return dense_stats(ref, test)["max_abs_error"]
 
 
-def iou(ref: np.ndarray, test: np.ndarray, threshold: float = DET_THRESHOLD) -> float:
+def iou(ref: np.ndarray, test: np.ndarray, threshold: float = DET_THRESHOLD) -> float | None:
     """Intersection over union of the two maps binarized at `threshold` (> threshold is on).
-    Two empty masks agree (1.0).
+
+    None when both masks are empty: there is nothing to overlap, and counting such a pair as a
+    perfect 1.0 let a model that finds no text anywhere score well on photos without text.
 
     >>> iou(np.array([0.9, 0.9, 0.1, 0.0]), np.array([0.9, 0.1, 0.9, 0.0]))
     0.3333333333
+    >>> iou(np.zeros(4), np.zeros(4)) is None
+    True
     """
     a = np.asarray(ref) > threshold
     b = np.asarray(test) > threshold
     union = int(np.count_nonzero(a | b))
     if union == 0:
-        return 1.0
+        return None
     return _sig(int(np.count_nonzero(a & b)) / union, 10)
 
 
@@ -250,7 +260,8 @@ def compare_detection(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str,
     """Dense metrics plus the IoU of the binarized maps."""
     th = float(ctx.get("options", {}).get("iou_threshold", DET_THRESHOLD))
     out = compare_dense(ref, test, ctx)
-    out["iou"] = [iou(r, t, th) for r, t in zip(ref, test)]
+    # n counts only the samples where either map has text (see `iou`)
+    out["iou"] = [v for v in (iou(r, t, th) for r, t in zip(ref, test)) if v is not None]
     return out
 
 
