@@ -331,7 +331,7 @@ def test_list_shows_every_model_with_its_recommended_variant(served, site, capsy
     rows = [l for l in out.splitlines() if "tiny-" in l]
     assert len(rows) == 2
     assert "tiny-classifier" in rows[0] and "classification" in rows[0] and "linear-8" in rows[0]
-    assert client._size(_variant(site, "linear-8")["size"]) in rows[0]
+    assert client.human_size(_variant(site, "linear-8")["size"]) in rows[0]
     assert "tiny-embedder" in rows[1] and "embedding" in rows[1] and "fp16" in rows[1]
 
 
@@ -351,7 +351,7 @@ def test_info_shows_every_variant_with_size_and_metrics(served, site, capsys):
     assert header.index("top1_agreement") < header.index("cosine")
     for vid in ("fp16", "linear-8", "linear-4"):
         row = next(l for l in out.splitlines() if f" {vid} " in l or f" {vid}*" in l or f"{vid} *" in l)
-        assert client._size(_variant(site, vid)["size"]) in row
+        assert client.human_size(_variant(site, vid)["size"]) in row
         assert f"{_top1(site, vid) * 100:.2f} %" in row
     assert "linear-8 *" in out
 

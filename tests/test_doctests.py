@@ -9,7 +9,7 @@ import pytest
 
 # Modules whose docstring examples run without network or models.
 MODULES = ["quantzoo", "quantzoo.cache", "quantzoo.registry", "quantzoo.archive", "quantzoo.download",
-           "quantzoo.fetch"]
+           "quantzoo.fetch", "quantzoo.units"]
 
 
 @pytest.mark.parametrize("name", MODULES)

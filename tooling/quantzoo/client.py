@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlparse
 
 from .errors import FetchError, QuantzooError, UsageError
+from .units import human_size
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 PRIMARY_METRICS = ("top1_agreement", "string_agreement", "iou", "cosine")
@@ -289,8 +290,8 @@ def select_variant(model: dict, *, variant: str | None = None, max_size: int | N
         if not fits:
             smallest = min(measured, key=lambda t: (t[1]["size"], t[0]))[1]
             raise QuantzooError(
-                f"no variant of {mid!r} is at most {max_size} bytes ({_size(max_size)}); the smallest is "
-                f"{smallest['id']!r} at {smallest['size']} bytes ({_size(smallest['size'])}) with {label} "
+                f"no variant of {mid!r} is at most {max_size} bytes ({human_size(max_size)}); the smallest is "
+                f"{smallest['id']!r} at {smallest['size']} bytes ({human_size(smallest['size'])}) with {label} "
                 f"{_fmt(agreement(smallest, key))}. Raise --max-size to at least {smallest['size']}.")
         return min(fits, key=lambda t: (-t[2], t[1]["size"], t[0]))[1]
     meets = [(i, v, a) for i, v, a in measured if a >= min_agreement]
@@ -308,24 +309,6 @@ def _metric_label(key: tuple[str, str]) -> str:
 
 def _fmt(value: float | None) -> str:
     return "unmeasured" if value is None else f"{value:.6g}"
-
-
-def _size(n: int | None) -> str:
-    """Bytes in decimal units, three significant digits.
-
-    >>> _size(999), _size(1234), _size(3_145_728)
-    ('999 B', '1.23 kB', '3.15 MB')
-    """
-    if n is None:
-        return "–"
-    if n < 1000:
-        return f"{n} B"
-    x = float(n)
-    for unit in ("kB", "MB", "GB", "TB"):
-        x /= 1000.0
-        if x < 999.5 or unit == "TB":
-            return f"{x:.3g} {unit}" if x >= 10 else f"{x:.2f} {unit}"
-    return f"{x:.3g} TB"  # pragma: no cover
 
 
 def file_name(file: str) -> str:
@@ -563,7 +546,7 @@ def _console():
 
 
 def _model_size_text(m: dict) -> str:
-    return _size((m.get("float") or {}).get("size"))
+    return human_size((m.get("float") or {}).get("size"))
 
 
 def cli_list(args) -> int:
@@ -588,7 +571,7 @@ def cli_list(args) -> int:
         rec = next((v for v in m["variants"] if v["id"] == m.get("recommended")), None)
         fsize = (m.get("float") or {}).get("size")
         table.add_row(e(m["id"]), e(str(m.get("task") or "–")), _count(m.get("parameters")), _model_size_text(m),
-                      e(rec["id"]) if rec else "none", _size(rec["size"]) if rec else "–",
+                      e(rec["id"]) if rec else "none", human_size(rec["size"]) if rec else "–",
                       f"{rec['size'] / fsize:.1%}" if rec and fsize else "–")
     _console().print(table)
     return 0
@@ -630,7 +613,7 @@ def cli_info(args) -> int:
     for label, value in (("task", m.get("task")), ("license", m.get("license")),
                          ("parameters", _count(m.get("parameters")) if m.get("parameters") else None),
                          ("source", src.get("url")), ("source sha256", src.get("sha256")),
-                         ("float", f"{_size(flt.get('size'))}  sha256 {flt.get('sha256')}" if flt else None),
+                         ("float", f"{human_size(flt.get('size'))}  sha256 {flt.get('sha256')}" if flt else None),
                          ("recommended", m.get("recommended") or "none"),
                          ("ranked by", f"{key[1]} ({key[0]})" if key else "no primary metric")):
         if value:
@@ -649,7 +632,7 @@ def cli_info(args) -> int:
     for v in m["variants"]:
         mark = " *" if v["id"] == m.get("recommended") else ""
         cells = [_metric_text(met, agreement(v, (out, met))) for out, met in columns]
-        table.add_row(e(v["id"]) + mark, e(str(v.get("mode") or "–")), e(str(v.get("nbits") or "–")), _size(v["size"]),
+        table.add_row(e(v["id"]) + mark, e(str(v.get("mode") or "–")), e(str(v.get("nbits") or "–")), human_size(v["size"]),
                       f"{v['size'] / flt['size']:.1%}" if flt.get("size") else "–", *cells)
     con.print(table)
     con.print("* recommended.  `quantzoo pull " + m["id"] + " --variant V` downloads one.", markup=False)
@@ -667,7 +650,7 @@ def cli_pull(args) -> int:
     key = primary_metric(m)
     value = agreement(entry, key)
     note = f", {key[1]} {value:.4g}" if value is not None else ""
-    print(f"{m['id']} {entry['id']}: {_size(entry['size'])}{note}, sha256 {entry['sha256'][:12]}… verified",
+    print(f"{m['id']} {entry['id']}: {human_size(entry['size'])}{note}, sha256 {entry['sha256'][:12]}… verified",
           file=sys.stderr)
     print(dest.resolve())
     return 0

@@ -22,6 +22,7 @@ from . import archive
 from .cache import Cache, key_of, sha256_file, tree_listing, tree_sha256
 from .download import download
 from .errors import ChecksumError, FetchError, QuantzooError
+from .units import human_size
 
 
 def is_tree(source: dict) -> bool:
@@ -305,16 +306,6 @@ def fetch_source(source: dict, cache: Cache | str | os.PathLike | None = None, *
 
 # --- the command ----------------------------------------------------------------------------
 
-def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
 def fetch_all(items: list[tuple[str, dict, Path | None]], cache: Cache, jobs: int | None = None,
               echo: Callable[[str], None] = print) -> tuple[dict[str, Path], dict[str, str]]:
     """Fetch (id, source, base_dir) items in parallel; return (paths by id, errors by id)."""
@@ -338,7 +329,7 @@ def fetch_all(items: list[tuple[str, dict, Path | None]], cache: Cache, jobs: in
                 echo(f"FAILED  {ident}: {e}")
                 continue
             paths[ident] = path
-            echo(f"{'cached ' if hit else 'fetched'} {ident}  {describe(source)}  ({_human(source.get('size'))})")
+            echo(f"{'cached ' if hit else 'fetched'} {ident}  {describe(source)}  ({human_size(source.get('size'))})")
     return paths, failures
 
 

@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from .data import format_metric, human_size
+from ..units import human_size
+from .data import format_metric
 
 W, H = 760, 380
 LEFT, RIGHT, TOP, BOTTOM = 78, 24, 34, 58

@@ -16,7 +16,8 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from .charts import Point, size_agreement_svg
-from .data import BuiltModel, format_metric, human_size, model_context
+from ..units import human_size
+from .data import BuiltModel, format_metric, model_context
 
 _NP_DTYPES = {"float32": "np.float32", "float16": "np.float16", "float64": "np.float64", "int64": "np.int64",
               "int32": "np.int32", "int8": "np.int8", "uint8": "np.uint8", "bool": "np.bool_", "string": "object"}
