@@ -2,16 +2,21 @@
 
 Each compressed weight becomes packed uint8 bit planes (pack.py) plus its small float
 parameters, and one node of a model-local function in the ``ai.quantzoo`` domain that decodes
-them with standard ONNX ops (Range, Div, Mod, Cast, Gather, Reshape, Add, Sub, Mul, Slice)
-into a float32 tensor with the weight's original name. Every input of that node is constant,
-so onnxruntime inlines the function and constant-folds the decode when it creates a session:
-the optimized graph is the float graph, and inference runs at float speed with a plain
-``InferenceSession(path)``. (Native DequantizeLinear is not folded by default and would be
-dequantized at every run; see DESIGN.md.)
+them with standard ONNX ops (Range, Div, Mod, Cast, Gather, Reshape, Add, Sub, Mul, Shape,
+Slice) into a float32 tensor with the weight's original name. Every input of that node is
+constant, so onnxruntime inlines the function and constant-folds the decode when it creates a
+session: the optimized graph is the float graph, and inference runs at float speed with a
+plain ``InferenceSession(path)``. (Native DequantizeLinear is not folded by default and would
+be dequantized at every run; see DESIGN.md.)
 
-Functions are named by what they do, e.g. ``DecodeLut4`` (one 4-bit plane through a table),
-``DecodeAffine3`` (a 2-bit and a 1-bit plane, then ``(code - zero_point) * scale``), with
-``Grouped``, ``View`` (per-block reshape) and ``Trim`` (padding dropped) variants.
+onnxruntime keeps every folded intermediate until the folding pass ends, so the decode is
+built to materialise few full-size tensors: codes are read a *group* at a time through a
+joint index (see `joint_layout`), one Gather yields g weights, and 8-bit codes are stored in
+the weight's own shape and used directly.
+
+Functions are named by what they do, e.g. ``DecodeLut4`` (4-bit codes through a table),
+``DecodeAffine3`` (3-bit codes, then ``(code - zero_point) * scale``), with ``Grouped``,
+``View`` (per-block reshape) and ``Trim`` (padding dropped) variants.
 """
 
 from __future__ import annotations
@@ -47,13 +52,47 @@ def recipe_name(enc: Encoded) -> str:
     name = f"{base}{enc.nbits}"
     if enc.kind == "affine" and tuple(enc.view) != tuple(enc.shape):
         name += "View"
-    if padded_count(int(np.prod(enc.shape, dtype=np.int64))) != int(np.prod(enc.shape, dtype=np.int64)):
+    count = int(np.prod(enc.shape, dtype=np.int64))
+    if enc.nbits != 8 and padded_count(count) != count:
         name += "Trim"
     return name
 
 
 def _const(name: str, array: np.ndarray) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array)))
+
+
+def joint_layout(nbits: int) -> tuple[int, list[tuple[int, int, int]]]:
+    """How codes are read back: ``(g, [(width, shift, offset), ...])`` per plane.
+
+    A *group* of g = 8 / (first plane's width) consecutive codes has all its first-plane fields
+    in one byte and its fields of every other plane in one sub-byte unit (g × width bits) of
+    that plane's stream. Those units, placed at bit `offset` of a g·n-bit *joint index*, name
+    the whole group at once, so one Gather through a [2^(g·n), g] table decodes g weights and
+    the decode never materialises per-weight integers (which is what costs memory while
+    onnxruntime folds it).
+
+    >>> joint_layout(3)
+    (4, [(2, 0, 0), (1, 2, 8)])
+    """
+    planes = PLANES[nbits]
+    g = 8 // planes[0][0]
+    out, offset = [], 0
+    for width, shift in planes:
+        out.append((width, shift, offset))
+        offset += g * width
+    return g, out
+
+
+def joint_table(nbits: int) -> np.ndarray:
+    """int32 [2^(g·n), g]: the g codes a joint index stands for (numpy twin of the graph's)."""
+    g, planes = joint_layout(nbits)
+    i = np.arange(1 << (g * nbits), dtype=np.int64)[:, None]
+    codes = np.zeros((len(i), g), np.int64)
+    for width, shift, offset in planes:
+        j = np.arange(g)[None, :]
+        codes += ((i >> (offset + j * width)) & ((1 << width) - 1)) << shift
+    return codes.astype(np.int32)
 
 
 def build_function(name: str, opset: int) -> onnx.FunctionProto:
@@ -65,8 +104,7 @@ def build_function(name: str, opset: int) -> onnx.FunctionProto:
     rest = rest.removesuffix("Trim")
     view = rest.endswith("View")
     nbits = int(rest.removesuffix("View"))
-    planes = PLANES[nbits]
-    fused = kind == "DecodeLut" and len(planes) == 1
+    g, planes = joint_layout(nbits)
 
     inputs = [f"p{i}" for i in range(len(planes))]
     if kind == "DecodeAffine":
@@ -76,68 +114,95 @@ def build_function(name: str, opset: int) -> onnx.FunctionProto:
     else:
         inputs += ["lut"]
     inputs += ["shape"]
+    nodes: list[onnx.NodeProto] = []
 
-    nodes = [
-        _const("b0", np.array(0, np.int32)), _const("b256", np.array(256, np.int32)),
-        _const("b1", np.array(1, np.int32)), _const("col", np.array([256, 1], np.int64)),
-        _const("flat", np.array([-1], np.int64)),
-        helper.make_node("Range", ["b0", "b256", "b1"], ["bytes_row"]),
-        helper.make_node("Reshape", ["bytes_row", "col"], ["bytes"]),
-    ]
-    parts = []
-    for i, (width, shift) in enumerate(planes):
-        per = 8 // width
-        nodes += [
-            _const(f"div{i}", (1 << (np.arange(per) * width)).astype(np.int32)),
-            _const(f"mod{i}", np.array(1 << width, np.int32)),
-            helper.make_node("Div", ["bytes", f"div{i}"], [f"q{i}"]),
-            helper.make_node("Mod", [f"q{i}", f"mod{i}"], [f"f{i}"]),
-        ]
-        table = f"f{i}"
-        if shift:
-            nodes += [_const(f"sh{i}", np.array(1 << shift, np.int32)),
-                      helper.make_node("Mul", [table, f"sh{i}"], [f"t{i}"])]
-            table = f"t{i}"
+    def node(op, ins, out, **attrs):
+        nodes.append(helper.make_node(op, ins, [out], **attrs))
+        return out
+
+    def const(nm, array):
+        nodes.append(_const(nm, array))
+        return nm
+
+    if nbits == 8:
+        # One code per byte, stored in the weight's (or view's) shape: no unpacking at all.
         if kind == "DecodeAffine":
-            nodes.append(helper.make_node("Cast", [table], [f"tf{i}"], to=TensorProto.FLOAT))
-            table = f"tf{i}"
-        elif fused:
-            nodes.append(helper.make_node("Gather", ["lut", table], ["lut_table"], axis=0))
-            table = "lut_table"
-        nodes += [helper.make_node("Cast", [f"p{i}"], [f"pi{i}"], to=TensorProto.INT32),
-                  helper.make_node("Gather", [table, f"pi{i}"], [f"g{i}"], axis=0)]
-        part = f"g{i}"
-        if len(planes) > 1 or trim:
-            nodes.append(helper.make_node("Reshape", [part, "flat"], [f"gf{i}"]))
-            part = f"gf{i}"
-        parts.append(part)
-    codes = parts[0]
-    for i, part in enumerate(parts[1:], 1):
-        nodes.append(helper.make_node("Add", [codes, part], [f"sum{i}"]))
-        codes = f"sum{i}"
-    if trim:
-        nodes += [_const("zero", np.array([0], np.int64)),
-                  helper.make_node("ReduceProd", ["shape"], ["count"], keepdims=1),
-                  helper.make_node("Slice", [codes, "zero", "count"], ["trimmed"])]
-        codes = "trimmed"
-    if fused:
-        nodes.append(helper.make_node("Reshape", [codes, "shape"], ["w"]))
-    elif kind == "DecodeLut":
-        nodes += [helper.make_node("Gather", ["lut", codes], ["values"], axis=0),
-                  helper.make_node("Reshape", ["values", "shape"], ["w"])]
-    elif kind == "DecodeGroupedLut":
-        nodes += [helper.make_node("Reshape", [codes, "shape"], ["c"]),
-                  helper.make_node("Add", ["c", "offsets"], ["idx"]),
-                  helper.make_node("Gather", ["lut", "idx"], ["w"], axis=0)]
+            codes = node("Cast", ["p0"], "codes", to=TensorProto.FLOAT)
+        else:
+            codes = node("Cast", ["p0"], "codes", to=TensorProto.INT32)
+        values = codes
     else:
+        # The joint-index table: entry [i, j] is code j of the group with joint index i.
+        bits = g * nbits
+        node("Range", [const("zero_i", np.array(0, np.int32)), const("size_i", np.array(1 << bits, np.int32)),
+                       const("one_i", np.array(1, np.int32))], "i_row")
+        node("Reshape", ["i_row", const("col_i", np.array([1 << bits, 1], np.int64))], "i")
+        table = None
+        for p, (width, shift, offset) in enumerate(planes):
+            div = const(f"div{p}", (1 << (offset + np.arange(g) * width)).astype(np.int32))
+            field = node("Mod", [node("Div", ["i", div], f"q{p}"), const(f"mod{p}", np.array(1 << width, np.int32))],
+                         f"f{p}")
+            if shift:
+                field = node("Mul", [field, const(f"sh{p}", np.array(1 << shift, np.int32))], f"fs{p}")
+            table = field if table is None else node("Add", [table, field], f"t{p}")
+        if kind == "DecodeAffine":
+            table = node("Cast", [table], "table_f", to=TensorProto.FLOAT)
+        elif kind == "DecodeLut":
+            table = node("Gather", ["lut", table], "table_v", axis=0)
+        # The joint index of every group: the first plane's byte plus every other plane's unit.
+        index = node("Cast", ["p0"], "idx0", to=TensorProto.INT32)
+        if len(planes) > 1:
+            node("Range", ["zero_i", const("b256", np.array(256, np.int32)), "one_i"], "b_row")
+            node("Reshape", ["b_row", const("col_b", np.array([256, 1], np.int64))], "b")
+            first_shape = None
+            for p, (width, _, offset) in list(enumerate(planes))[1:]:
+                unit = g * width
+                per = 8 // unit
+                sub = node("Mul", [node("Mod", [node("Div", ["b", const(f"udiv{p}", (1 << (np.arange(per) * unit)).astype(np.int32))], f"uq{p}"),
+                                                const(f"umod{p}", np.array(1 << unit, np.int32))], f"uf{p}"),
+                                   const(f"uoff{p}", np.array(1 << offset, np.int32))], f"sub{p}")
+                part = node("Gather", [sub, node("Cast", [f"p{p}"], f"pi{p}", to=TensorProto.INT32)], f"u{p}", axis=0)
+                if p == 1:
+                    first_shape = part  # p0 is stored in this plane's [bytes, units per byte] shape
+                else:
+                    part = node("Reshape", [part, node("Shape", [first_shape], f"shp{p}")], f"ur{p}")
+                index = node("Add", [index, part], f"idx{p}")
+        values = node("Gather", [table, index], "values", axis=0)
+        if trim:
+            flat = node("Reshape", [values, const("flat", np.array([-1], np.int64))], "values_flat")
+            count = node("ReduceProd", ["shape"], "count", keepdims=1)
+            values = node("Slice", [flat, const("start", np.array([0], np.int64)), count], "values_trim")
+
+    if kind == "DecodeLut":
+        if nbits == 8:
+            node("Gather", ["lut", values], "w", axis=0)
+        else:
+            node("Reshape", [values, "shape"], "w")
+    elif kind == "DecodeGroupedLut":
+        if nbits != 8:
+            values = node("Reshape", [values, "shape"], "codes_shaped")
+        node("Gather", ["lut", node("Add", [values, "offsets"], "grouped")], "w", axis=0)
+    else:
+        if nbits != 8:
+            values = node("Reshape", [values, "view" if view else "shape"], "codes_shaped")
         out = "w" if not view else "affine"
-        nodes += [helper.make_node("Reshape", [codes, "view" if view else "shape"], ["c"]),
-                  helper.make_node("Sub", ["c", "zero_point"], ["centred"]),
-                  helper.make_node("Mul", ["centred", "scale"], [out])]
+        node("Mul", [node("Sub", [values, "zero_point"], "centred"), "scale"], out)
         if view:
-            nodes.append(helper.make_node("Reshape", ["affine", "shape"], ["w"]))
-    return helper.make_function(
-        DOMAIN, name, inputs, ["w"], nodes, opset_imports=[helper.make_opsetid("", opset)])
+            node("Reshape", ["affine", "shape"], "w")
+    return helper.make_function(DOMAIN, name, inputs, ["w"], nodes, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def stored_planes(enc: Encoded) -> list[np.ndarray]:
+    """The uint8 initializers of an `Encoded`, shaped as the decode function reads them."""
+    if enc.nbits == 8:
+        shape = enc.view if enc.kind == "affine" else enc.shape
+        return [np.asarray(enc.codes, np.uint8).reshape(shape)]
+    planes = pack(enc.codes, enc.nbits)
+    if len(planes) > 1:
+        g, layout = joint_layout(enc.nbits)
+        per = 8 // (g * layout[1][0])
+        planes[0] = planes[0].reshape(-1, per)
+    return planes
 
 
 class _Names:
@@ -205,7 +270,7 @@ def write_compressed(model: onnx.ModelProto, items: list[tuple[Tensor, Encoded]]
                                     to=TensorProto.FLOAT)
             stored[base] = int(enc.half.nbytes)
         else:
-            planes = pack(enc.codes, enc.nbits)
+            planes = stored_planes(enc)
             ins = [add(f"p{i}", p) for i, p in enumerate(planes)]
             param_bytes = 0
             if enc.kind == "affine":

@@ -3,9 +3,9 @@
 An n-bit code is split into fields of 4, 2 and 1 bits (the binary digits of n: 3 = 2+1,
 5 = 4+1, 6 = 4+2, 7 = 4+2+1; 1, 2, 4 and 8 are one field). Each field of every code goes into
 its own packed little-endian stream, so a byte of a w-bit stream holds exactly 8/w fields and
-never straddles. Storage is exactly n bits per code plus at most 7 codes of padding, and the
-in-graph decode is a Gather per stream through a 256-row table (see `byte_table`), which
-onnxruntime folds into a plain initializer when the session is created.
+never straddles. Storage is exactly n bits per code plus at most 7 codes of padding. The
+in-graph decode (artifact.py) reads a group of codes at once: a byte of the first stream and
+the matching sub-byte unit of every other stream form one joint index into a small table.
 
     >>> codes = np.array([5, 0, 7, 3, 1, 6, 2, 4], np.uint8)
     >>> planes = pack(codes, 3)
