@@ -292,15 +292,20 @@ def _big_model(n_out=512, n_in=1024):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)]), w
 
 
-@pytest.mark.parametrize("mode,nbits", [("linear", 8), ("kmeans_lut", 4), ("kmeans_lut", 3), ("linear", 2),
-                                        ("kmeans_lut", 1), ("fp16", None)])
-def test_artifact_bytes_are_within_two_percent_of_ideal(tmp_path, mode, nbits):
+@pytest.mark.parametrize("mode,nbits,granularity", [
+    ("linear", 8, None), ("kmeans_lut", 4, None), ("kmeans_lut", 3, None), ("linear", 2, None), ("kmeans_lut", 1, None),
+    ("fp16", None, None), ("kmeans_lut", 6, "per_grouped_channel"), ("linear", 5, "per_tensor")])
+def test_artifact_bytes_are_within_two_percent_of_ideal(tmp_path, mode, nbits, granularity):
     model, w = _big_model()
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
     onnx.save(model, src)
-    report = quantize_file(src, dst, mode=mode, nbits=nbits)
+    report = quantize_file(src, dst, mode=mode, nbits=nbits, granularity=granularity)
     bits = nbits or 16
     params = {"linear": 2 * 512, "kmeans_lut": 1 << bits, "fp16": 0}[mode]
+    if granularity == "per_grouped_channel":
+        params *= 512 // 32  # one table per 32 output channels
+    if granularity == "per_tensor":
+        params = 1 << bits  # a per-tensor linear code is a table
     ideal = w.size * bits / 8 + 4 * params
     assert report.ideal_bytes == ideal
     rest = src.stat().st_size - w.nbytes  # the graph without the weight

@@ -110,7 +110,7 @@ def build_function(name: str, opset: int) -> onnx.FunctionProto:
     if kind == "DecodeAffine":
         inputs += ["zero_point", "scale"] + (["view"] if view else [])
     elif kind == "DecodeGroupedLut":
-        inputs += ["lut", "offsets"]
+        inputs += ["lut", "groups", "offsets_shape"]
     else:
         inputs += ["lut"]
     inputs += ["shape"]
@@ -181,7 +181,14 @@ def build_function(name: str, opset: int) -> onnx.FunctionProto:
     elif kind == "DecodeGroupedLut":
         if nbits != 8:
             values = node("Reshape", [values, "shape"], "codes_shaped")
-        node("Gather", ["lut", node("Add", [values, "offsets"], "grouped")], "w", axis=0)
+        # offsets = (channel // group_size) * 2^n, laid out along the channel axis
+        pick = [node("Gather", ["groups", const(f"at{i}", np.array(i, np.int64))], f"grp{i}", axis=0)
+                for i in range(3)]
+        channel = node("Range", [const("zero_c", np.array(0, np.int32)), pick[0], const("one_c", np.array(1, np.int32))],
+                       "channel")
+        offsets = node("Reshape", [node("Mul", [node("Div", [channel, pick[1]], "group"), pick[2]], "offsets_row"),
+                                   "offsets_shape"], "offsets")
+        node("Gather", ["lut", node("Add", [values, offsets], "grouped")], "w", axis=0)
     else:
         if nbits != 8:
             values = node("Reshape", [values, "view" if view else "shape"], "codes_shaped")
@@ -282,8 +289,9 @@ def write_compressed(model: onnx.ModelProto, items: list[tuple[Tensor, Encoded]]
                 ins.append(add("lut", enc.tables.reshape(-1)))
                 param_bytes = enc.tables.nbytes
                 if enc.offsets is not None:
-                    ins.append(add("offsets", enc.offsets.astype(np.int32)))
-                    param_bytes += enc.offsets.nbytes
+                    spec = [enc.offsets.size, enc.group_size, 1 << enc.nbits]
+                    ins.append(add("groups", np.array(spec, np.int32)))
+                    ins.append(shape_input(tuple(enc.offsets.shape)))
             ins.append(shape_input(tuple(enc.shape)))
             node = helper.make_node(recipe, ins, [base], name=names(f"{base}:decode"), domain=DOMAIN)
             recipes.add(recipe)

@@ -70,6 +70,7 @@ class Encoded:
     view: tuple[int, ...] | None = None
     half: np.ndarray | None = None
     note: str | None = None
+    group_size: int | None = None  # channels per table (table kind with offsets)
 
     @property
     def param_count(self) -> int:
@@ -288,7 +289,7 @@ def _table(mode: str) -> Callable[[np.ndarray, int, Layout], Encoded]:
         oshape[ca] = n_ch
         offsets = ((np.arange(n_ch, dtype=np.int32) // gs) * k).reshape(oshape)
         return Encoded("table", w.shape, nbits, "per_grouped_channel", codes=np.moveaxis(codes, 0, ca),
-                       tables=tables, offsets=offsets)
+                       tables=tables, offsets=offsets, group_size=gs)
 
     encode.__name__ = mode
     return encode
