@@ -376,6 +376,30 @@ def test_embedding_gather_and_lstm_weights_are_found():
     assert np.all(np.isfinite(y)) and y.shape == (5, 1, 1, 32)
 
 
+def test_weights_inside_a_loop_body_are_compressed_and_decoded_there():
+    w = (RNG.standard_normal((48, 48)) * 0.2).astype(np.float32)
+    body = helper.make_graph(
+        [_const("loop.w", w), helper.make_node("MatMul", ["h_in", "loop.w"], ["h_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 48])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 48])])
+    g = helper.make_graph([helper.make_node("Loop", ["trips", "", "h0"], ["h"], body=body)], "loop",
+                          [helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, 48])],
+                          [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 48])],
+                          [numpy_helper.from_array(np.array(3, np.int64), "trips")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+    q = quantize_weights(model, 5, "kmeans_lut")
+    (row,) = [n for _, gr in _graphs(q.graph) for n in gr.node if n.domain == "ai.quantzoo"]
+    assert row.output[0] == "loop.w" and row.op_type == "DecodeLut5"
+    h0 = RNG.standard_normal((1, 48)).astype(np.float32)
+    h = ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"h0": h0})[0]
+    wq = decode(MODES["kmeans_lut"](w, 5, Layout()))
+    np.testing.assert_allclose(h, h0 @ wq @ wq @ wq, rtol=1e-5, atol=1e-6)
+
+
 def test_models_padded_to_a_whole_byte_trim_the_padding():
     w = RNG.standard_normal((3, 7, 101)).astype(np.float32)  # 2121 elements: not a multiple of 8
     g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"]), helper.make_node("Identity", ["W"], ["w"])],
