@@ -34,14 +34,17 @@ PREVIEW_MAX_SIDE = 320
 # --- keys (pure) ----------------------------------------------------------------------------
 
 def artifact_key(source_sha256: str, spec: dict, version: str = __version__) -> str:
-    """The cache key of a quantized artifact: source bytes, variant settings, tool version.
+    """The cache key of a quantized artifact: source bytes, variant settings, tool version and
+    the engine's own revision (so changed quantize code never serves an old artifact).
 
     >>> artifact_key("ab" * 32, {"mode": "fp16"}) == artifact_key("ab" * 32, {"mode": "fp16"})
     True
     >>> artifact_key("ab" * 32, {"mode": "fp16"}) == artifact_key("ab" * 32, {"mode": "fp16"}, "9.9")
     False
     """
-    return key_of("artifact", source_sha256, spec, version)
+    from .quantize import ENGINE_REVISION
+
+    return key_of("artifact", source_sha256, spec, version, ENGINE_REVISION)
 
 
 def evaluation_identity(model, dataset) -> dict:

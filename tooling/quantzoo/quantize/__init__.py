@@ -16,6 +16,10 @@ from .engine import check_config, quantize_file, quantize_weights
 from .modes import GRANULARITIES, MODES, Encoded, Layout, decode
 from .report import QuantizeReport, SkippedRow, TensorRow
 
+# Bump when the engine's output for the same input and settings changes (k-means, packing,
+# decode graph): the pipeline keys cached artifacts by it, so old artifacts are never reused.
+ENGINE_REVISION = 1
+
 __all__ = [
     "quantize_weights", "quantize_file", "QuantizeReport", "TensorRow", "SkippedRow",
     "MODES", "GRANULARITIES", "Encoded", "Layout", "decode", "check_config", "cli_quantize",
