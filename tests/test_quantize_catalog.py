@@ -34,7 +34,7 @@ def test_every_default_variant_of_a_catalog_model_runs_in_onnxruntime(model_id, 
     import onnxruntime as ort
 
     from quantzoo.quantize import quantize_file
-    from quantzoo.registry import DEFAULT_VARIANTS, parse_variant
+    from quantzoo.quantize.variants import DEFAULT_VARIANTS, parse_variant
 
     model = registry.model(model_id)
     src = catalog_model(model_id)

@@ -12,25 +12,15 @@ import math
 from dataclasses import dataclass
 from html import escape
 
+from ..compare.metrics import METRICS, format_metric
+from ..quantize.modes import MODES
 from ..units import human_size
-from .data import format_metric
 
 W, H = 760, 380
 LEFT, RIGHT, TOP, BOTTOM = 78, 24, 34, 58
 CHAR_W = 6.6          # average glyph width at font-size 11, for label boxes
 LABEL_H = 12
 HALO = 'stroke="#fafafa" stroke-width="3" paint-order="stroke"'  # labels stay legible over grid lines
-
-# variant family -> (fill colour, marker)
-FAMILIES = {
-    "fp16": ("#6b7280", "diamond"),
-    "linear": ("#2563eb", "circle"),
-    "linear_symmetric": ("#0891b2", "circle"),
-    "linear_lut": ("#7c3aed", "triangle"),
-    "kmeans_lut": ("#ea580c", "square"),
-    "unique_lut": ("#16a34a", "triangle"),
-    "custom_lut": ("#db2777", "triangle"),
-}
 
 
 @dataclass(frozen=True)
@@ -40,6 +30,12 @@ class Point:
     value: float | None      # None: not measured (listed under the chart, not drawn)
     mode: str
     recommended: bool = False
+
+
+def _family(mode: str) -> tuple[str, str]:
+    """(fill colour, marker) of a mode's points, from its `Mode` record; green circles otherwise."""
+    m = MODES.get(mode)
+    return (m.colour, m.marker) if m else ("#16a34a", "circle")
 
 
 def _nice_step(span: float, target: int = 5) -> float:
@@ -140,9 +136,7 @@ def size_agreement_svg(points: list[Point], *, float_size: int, metric: str, met
     >>> svg.startswith("<svg") and "linear-8" in svg and "kmeans-2" in svg
     True
     """
-    from .data import METRICS
-
-    kind = METRICS.get(metric, ("", True, "abs", ""))[2]
+    kind = METRICS[metric].unit if metric in METRICS else "abs"
     drawn = [p for p in points if p.value is not None and not math.isnan(p.value)]
     finite_vals = [p.value for p in drawn if math.isfinite(p.value)]
     lo, hi, yticks = _y_range(finite_vals, threshold, kind == "fraction")
@@ -217,7 +211,7 @@ def size_agreement_svg(points: list[Point], *, float_size: int, metric: str, met
     labels = _place_labels([(("★ " if p.recommended else "") + p.label, px, py, 12 if p.recommended else 6)
                             for p, (_, px, py) in zip(order, pix)], (x0, y0, x1, y1), th_line)
     for p, (_, px, py) in zip(order, pix):
-        fill, shape = FAMILIES.get(p.mode, ("#16a34a", "circle"))
+        fill, shape = _family(p.mode)
         tip = f"{p.label}: {human_size(p.size)}, {metric_label} {format_metric(metric, p.value)}"
         out.append(f'<g class="qz-point" data-variant="{escape(p.label)}"><title>{escape(tip)}</title>')
         if p.recommended:
@@ -240,7 +234,7 @@ def size_agreement_svg(points: list[Point], *, float_size: int, metric: str, met
             fams.append(p.mode)
     lx = x0
     for mode in fams:
-        fill, shape = FAMILIES.get(mode, ("#16a34a", "circle"))
+        fill, shape = _family(mode)
         out.append(_marker(shape, lx + 5, 14, 4.5, fill))
         name = mode.replace("_", " ")
         out.append(f'<text x="{lx + 13}" y="18" fill="#27272a">{escape(name)}</text>')

@@ -5,24 +5,25 @@ n-bit ONNX artifacts that stock onnxruntime loads and runs at float speed.
     >>> report = quantize_file("model.onnx", "model-kmeans4.onnx", mode="kmeans_lut", nbits=4)  # doctest: +SKIP
     >>> print(report.summary())  # doctest: +SKIP
 
-Modules: `weights` (where weights live, which to compress), `modes` (the mode registry and the
-numpy decode), `kmeans` (1-D k-means), `pack` (bit planes), `artifact` (the ONNX decode),
-`engine` (the orchestration), `report`.
+Modules: `weights` (where weights live, which to compress), `modes` (the `Mode` records and the
+numpy decode), `variants` (the variant-id grammar), `kmeans` (1-D k-means), `pack` (bit
+planes), `artifact` (the ONNX decode), `engine` (the orchestration), `report`.
 """
 
 from __future__ import annotations
 
 from .engine import check_config, quantize_file, quantize_weights
-from .modes import GRANULARITIES, MODES, Encoded, Layout, decode
-from .report import QuantizeReport, SkippedRow, TensorRow
+from .modes import MODES, Encoded, Layout, Mode, decode
+from .report import QuantizeReport, TensorRow
+from .weights import Skipped
 
 # Bump when the engine's output for the same input and settings changes (k-means, packing,
 # decode graph): the pipeline keys cached artifacts by it, so old artifacts are never reused.
 ENGINE_REVISION = 1
 
 __all__ = [
-    "quantize_weights", "quantize_file", "QuantizeReport", "TensorRow", "SkippedRow",
-    "MODES", "GRANULARITIES", "Encoded", "Layout", "decode", "check_config", "cli_quantize",
+    "quantize_weights", "quantize_file", "QuantizeReport", "TensorRow", "Skipped",
+    "MODES", "Mode", "Encoded", "Layout", "decode", "check_config", "cli_quantize",
 ]
 
 

@@ -6,8 +6,9 @@ them with standard ONNX ops (Range, Div, Mod, Cast, Gather, Reshape, Add, Sub, M
 Slice) into a float32 tensor with the weight's original name. Every input of that node is
 constant, so onnxruntime inlines the function and constant-folds the decode when it creates a
 session: the optimized graph is the float graph, and inference runs at float speed with a
-plain ``InferenceSession(path)``. (Native DequantizeLinear is not folded by default and would
-be dequantized at every run; see DESIGN.md.)
+plain ``InferenceSession(path)``. (onnxruntime does not fold native DequantizeLinear by default,
+so a model built on it dequantizes at every run and infers slower than float; the measurements
+are in ARCHITECTURE.md, section "n-bit artifacts".)
 
 onnxruntime keeps every folded intermediate until the folding pass ends, so the decode is
 built to materialise few full-size tensors: codes are read a *group* at a time through a
@@ -38,7 +39,7 @@ def recipe_name(enc: Encoded) -> str:
     """The decode function an `Encoded` needs.
 
     >>> from quantzoo.quantize.modes import MODES, Layout
-    >>> recipe_name(MODES["kmeans_lut"](np.arange(16, dtype=np.float32), 3, Layout()))
+    >>> recipe_name(MODES["kmeans_lut"].encode(np.arange(16, dtype=np.float32), 3, Layout()))
     'DecodeLut3'
     """
     if enc.kind == "fp16":

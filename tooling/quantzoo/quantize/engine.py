@@ -11,9 +11,9 @@ import onnx
 
 from ..errors import QuantzooError, UsageError
 from .artifact import MIN_OPSET, opset_of, write_compressed
-from .modes import DEFAULT_GROUP_SIZE, GRANULARITIES, MODES, Encoded, Layout, decode, load_lut_function
+from .modes import DEFAULT_GROUP_SIZE, MODES, Encoded, Layout, decode, load_lut_function
 from .modes import _TooManyValues
-from .report import QuantizeReport, SkippedRow, TensorRow
+from .report import QuantizeReport, TensorRow
 from .weights import Selected, select
 
 # Tensors are spread over processes only when there is enough k-means work to pay for them.
@@ -21,29 +21,26 @@ _PARALLEL_MIN_ELEMENTS = 4_000_000
 _SELECTOR_KEYS = ("min_elements", "op_types", "exclude")
 
 
-def _default_granularity(mode: str) -> str:
-    from ..registry import MODE_DEFAULT_GRANULARITY
-
-    return MODE_DEFAULT_GRANULARITY[mode]
-
-
 def check_config(mode, nbits, granularity, block_size, group_size, lut_function) -> dict:
     """Validate a quantize configuration; return it normalised, or raise UsageError."""
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    if mode == "fp16":
+    spec = MODES[mode]
+    if spec.nbits is None:
         if nbits not in (None, 16):
-            raise UsageError(f"mode fp16 takes no nbits (it stores 16-bit floats), found nbits={nbits!r}; "
+            raise UsageError(f"mode {mode} takes no nbits (it stores {spec.label}), found nbits={nbits!r}; "
                              "drop --nbits")
         nbits = None
-    elif isinstance(nbits, bool) or not isinstance(nbits, (int, np.integer)) or not 1 <= nbits <= 8:
-        raise UsageError(f"nbits must be an integer from 1 to 8 for mode {mode}, found {nbits!r}")
+    elif isinstance(nbits, bool) or not isinstance(nbits, (int, np.integer)) \
+            or not spec.nbits[0] <= nbits <= spec.nbits[1]:
+        raise UsageError(f"nbits must be an integer from {spec.nbits[0]} to {spec.nbits[1]} for mode {mode}, "
+                         f"found {nbits!r}")
     else:
         nbits = int(nbits)
-    granularity = granularity or _default_granularity(mode)
-    if granularity not in GRANULARITIES[mode]:
+    granularity = granularity or spec.default_granularity
+    if granularity not in spec.granularities:
         raise UsageError(f"granularity {granularity!r} does not apply to mode {mode}; "
-                         f"expected one of {', '.join(GRANULARITIES[mode])}")
+                         f"expected one of {', '.join(spec.granularities)}")
     if granularity == "per_block":
         if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
             raise UsageError(f"granularity per_block needs a positive integer block_size, found {block_size!r}; "
@@ -58,11 +55,12 @@ def check_config(mode, nbits, granularity, block_size, group_size, lut_function)
         group_size = int(group_size)
     elif group_size is not None:
         raise UsageError(f"group_size applies only to granularity per_grouped_channel, not {granularity}")
-    if mode == "custom_lut" and lut_function is None:
-        raise UsageError("mode custom_lut needs a lut_function: a callable f(weights, nbits) -> (lut, codes) "
+    if spec.takes_lut_function and lut_function is None:
+        raise UsageError(f"mode {mode} needs a lut_function: a callable f(weights, nbits) -> (lut, codes) "
                          "or 'module:function' (--lut-function)")
-    if mode != "custom_lut" and lut_function is not None:
-        raise UsageError(f"lut_function applies only to mode custom_lut, not {mode}")
+    if not spec.takes_lut_function and lut_function is not None:
+        takers = [m.name for m in MODES.values() if m.takes_lut_function]
+        raise UsageError(f"lut_function applies only to mode {' or '.join(takers)}, not {mode}")
     return {"mode": mode, "nbits": nbits, "granularity": granularity, "block_size": block_size,
             "group_size": group_size, "lut_function": lut_function}
 
@@ -110,10 +108,10 @@ def _all_tensors(proto):
 
 def _encode_task(task) -> tuple[Encoded, float]:
     mode, array, nbits, layout = task
-    if layout.lut_function is None and layout.lut_function_name and mode == "custom_lut":
+    if layout.lut_function is None and layout.lut_function_name and MODES[mode].takes_lut_function:
         func, _ = load_lut_function(layout.lut_function_name)
         layout = Layout(**{**layout.__dict__, "lut_function": func})
-    enc = MODES[mode](array, nbits, layout)
+    enc = MODES[mode].encode(array, nbits, layout)
     approx = decode(enc).astype(np.float64)
     ref = array.astype(np.float64)
     num = float(np.linalg.norm((ref - approx).ravel()))
@@ -132,7 +130,7 @@ def _encode_all(cfg: dict, chosen: list[Selected], jobs: int | None, label: str)
         tasks.append((cfg["mode"], s.tensor.array(), cfg["nbits"], layout))
     total = sum(s.tensor.elements for s in chosen)
     if jobs is None:
-        heavy = cfg["mode"] in ("kmeans_lut", "custom_lut") and total >= _PARALLEL_MIN_ELEMENTS
+        heavy = MODES[cfg["mode"]].heavy and total >= _PARALLEL_MIN_ELEMENTS
         jobs = min(os.cpu_count() or 1, 4) if heavy else 1
     # A callable given directly may not survive pickling: only a "module:function" travels.
     if jobs > 1 and len(tasks) > 1 and (func is None or isinstance(cfg["lut_function"], str)):
@@ -151,7 +149,8 @@ def _encode_all(cfg: dict, chosen: list[Selected], jobs: int | None, label: str)
     for s, r in zip(chosen, results):
         if isinstance(r, _TooManyValues):
             raise QuantzooError(
-                f"{label}: tensor {s.tensor.name!r} has {r.count} distinct values; unique_lut at nbits={cfg['nbits']} "
+                f"{label}: tensor {s.tensor.name!r} has {r.count} distinct values; "
+                f"{cfg['mode']} at nbits={cfg['nbits']} "
                 f"holds at most {1 << cfg['nbits']}; use nbits >= {r.need}, kmeans_lut, or --exclude it")
         out.append(r)
     return out
@@ -183,10 +182,11 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
             + ("; ".join(reasons) or "the model has no constant tensors")
             + "); lower --min-elements, widen --op-types or loosen --exclude")
     encoded = _encode_all(cfg, chosen, jobs, label)
+    bits = encoded[0][0].nbits  # bits per stored weight: nbits, or 16 for fp16
     source_sha256 = source_sha256 or sha
     meta = {
         "quantzoo.mode": cfg["mode"],
-        "quantzoo.nbits": "16" if cfg["mode"] == "fp16" else str(cfg["nbits"]),
+        "quantzoo.nbits": str(bits),
         "quantzoo.granularity": cfg["granularity"],
         "quantzoo.tool_version": __version__,
         "quantzoo.source_sha256": source_sha256,
@@ -200,7 +200,6 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
         if cfg[key] is not None:
             meta[f"quantzoo.{key}"] = str(cfg[key])
     stored = write_compressed(proto, [(s.tensor, e) for s, (e, _) in zip(chosen, encoded)], meta)
-    bits = 16 if cfg["mode"] == "fp16" else cfg["nbits"]
     report = QuantizeReport(cfg["mode"], cfg["nbits"], cfg["granularity"], cfg["block_size"], cfg["group_size"],
                             lut_name, source_sha256, source_bytes=size)
     for s, (enc, err) in zip(chosen, encoded):
@@ -208,7 +207,7 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
         report.tensors.append(TensorRow(
             s.tensor.name, s.tensor.scope, s.op, list(s.tensor.shape), n, bits, enc.granularity,
             stored[s.tensor.name], n * bits / 8 + 4 * enc.param_count, err, enc.note))
-    report.skipped = [SkippedRow(s.name, s.scope, s.elements, s.reason) for s in skipped]
+    report.skipped = skipped
     return proto, report
 
 

@@ -1,4 +1,4 @@
-"""The compression modes: one function per mode, chosen by name from `MODES`.
+"""The compression modes: one `Mode` record per mode in `MODES`, each with its encode function.
 
 Every mode has the signature ``encode(w, nbits, layout) -> Encoded``: `w` is one float32 weight
 tensor, `layout` says how its values are grouped (granularity, channel and block axes), and the
@@ -17,6 +17,11 @@ Two families:
   ``(values, nbits) -> (lut, codes)`` over one group's values (`TABLE_FUNCTIONS`).
 
 "fp16" stores the tensor as float16 and casts it back.
+
+A `Mode` also holds what the rest of the program needs to know about the mode (its variant-id
+prefix, granularities, nbits range, scheduling hint, chart style): the engine, the variant
+grammar, the CLI and the site read it from `MODES` when they run, so adding a mode is one
+record and its encode function here.
 """
 
 from __future__ import annotations
@@ -85,7 +90,7 @@ class Encoded:
 def decode(enc: Encoded) -> np.ndarray:
     """The float32 weight an `Encoded` stands for (the numpy twin of the in-graph decode).
 
-    >>> enc = MODES["linear"](np.array([[0.0, 1.0], [2.0, -2.0]], np.float32), 8, Layout("per_tensor"))
+    >>> enc = MODES["linear"].encode(np.array([[0.0, 1.0], [2.0, -2.0]], np.float32), 8, Layout("per_tensor"))
     >>> enc.codes.tolist(), [round(float(v), 3) for v in decode(enc).ravel()]
     ([[127, 191], [254, 0]], [0.0, 1.004, 1.992, -1.992])
     """
@@ -295,22 +300,45 @@ def _table(mode: str) -> Callable[[np.ndarray, int, Layout], Encoded]:
     return encode
 
 
-MODES: dict[str, Callable[[np.ndarray, int, Layout], Encoded]] = {
-    "linear": linear,
-    "linear_symmetric": linear_symmetric,
-    "linear_lut": _table("linear_lut"),
-    "kmeans_lut": _table("kmeans_lut"),
-    "unique_lut": _table("unique_lut"),
-    "custom_lut": _table("custom_lut"),
-    "fp16": fp16,
-}
+@dataclass(frozen=True)
+class Mode:
+    """One quantization mode and everything the program needs to know about it."""
 
-GRANULARITIES: dict[str, tuple[str, ...]] = {
-    "linear": LINEAR_GRANULARITIES,
-    "linear_symmetric": LINEAR_GRANULARITIES,
-    "linear_lut": TABLE_GRANULARITIES,
-    "kmeans_lut": TABLE_GRANULARITIES,
-    "unique_lut": TABLE_GRANULARITIES,
-    "custom_lut": TABLE_GRANULARITIES,
-    "fp16": ("per_tensor",),
-}
+    name: str  # the mode name: quantize's ``mode=``, the CLI's --mode, artifact metadata
+    prefix: str | None  # variant-id prefix ("kmeans" -> "kmeans-4"); None: the variant id is the name
+    label: str  # for people (CLI help)
+    encode: Callable[[np.ndarray, int, Layout], Encoded]
+    granularities: tuple[str, ...]
+    default_granularity: str
+    nbits: tuple[int, int] | None  # inclusive range; None: the mode takes no nbits
+    heavy: bool = False  # encoding is slow enough to spread large models over processes
+    colour: str = "#16a34a"  # chart fill
+    marker: str = "circle"  # chart marker: circle, square, triangle or diamond
+    takes_lut_function: bool = False  # encode calls a user table function (Layout.lut_function)
+
+
+MODES: dict[str, Mode] = {m.name: m for m in (
+    Mode("linear", "linear", "min/max affine", linear, LINEAR_GRANULARITIES, "per_channel", (1, 8),
+         colour="#2563eb"),
+    Mode("linear_symmetric", "linear-sym", "symmetric affine", linear_symmetric, LINEAR_GRANULARITIES,
+         "per_channel", (1, 8), colour="#0891b2"),
+    Mode("linear_lut", "lut", "evenly spaced table", _table("linear_lut"), TABLE_GRANULARITIES, "per_tensor",
+         (1, 8), colour="#7c3aed", marker="triangle"),
+    Mode("kmeans_lut", "kmeans", "k-means table", _table("kmeans_lut"), TABLE_GRANULARITIES, "per_tensor",
+         (1, 8), heavy=True, colour="#ea580c", marker="square"),
+    Mode("unique_lut", "unique", "table of the distinct values", _table("unique_lut"), TABLE_GRANULARITIES,
+         "per_tensor", (1, 8), colour="#16a34a", marker="triangle"),
+    Mode("custom_lut", "custom", "table from a user function", _table("custom_lut"), TABLE_GRANULARITIES,
+         "per_tensor", (1, 8), heavy=True, colour="#db2777", marker="triangle", takes_lut_function=True),
+    Mode("fp16", None, "16-bit floats", fp16, ("per_tensor",), "per_tensor", None,
+         colour="#6b7280", marker="diamond"),
+)}
+
+
+def all_granularities() -> tuple[str, ...]:
+    """Every granularity some mode takes, in the order the modes name them (the CLI's choices).
+
+    >>> all_granularities()
+    ('per_tensor', 'per_channel', 'per_block', 'per_grouped_channel')
+    """
+    return tuple(dict.fromkeys(g for m in MODES.values() for g in m.granularities))

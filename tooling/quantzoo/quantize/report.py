@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from .weights import Skipped
+
 SCHEMA_VERSION = 1
 
 
@@ -28,14 +30,6 @@ class TensorRow:
 
 
 @dataclass
-class SkippedRow:
-    name: str
-    scope: str
-    elements: int
-    reason: str
-
-
-@dataclass
 class QuantizeReport:
     """Returned by `quantize_file`; `to_dict()` is deterministic, JSON-able data."""
 
@@ -47,7 +41,7 @@ class QuantizeReport:
     lut_function: str | None
     source_sha256: str
     tensors: list[TensorRow] = field(default_factory=list)
-    skipped: list[SkippedRow] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     source_bytes: int = 0
     artifact_bytes: int = 0
     artifact_sha256: str | None = None

@@ -1,0 +1,113 @@
+"""Variant ids: the names a manifest gives its compressed builds (``kmeans-4``, ``fp16``).
+
+The grammar is derived from `modes.MODES` each time it is used: a mode with a prefix gives the
+ids ``<prefix>-<n>`` for every n in its nbits range, a mode without one gives its own name. A
+new `Mode` record is therefore a new variant id with no edit here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from .modes import MODES
+
+DEFAULT_VARIANTS = ("fp16", "linear-8", "linear-6", "linear-4", "linear-3", "linear-2",
+                    "kmeans-8", "kmeans-6", "kmeans-4", "kmeans-3", "kmeans-2", "kmeans-1")
+_OVERRIDES = ("granularity", "block_size", "group_size", "lut_function")
+
+
+class _DefaultGranularity(Mapping):
+    """mode name -> its default granularity, read from `MODES` on every lookup."""
+
+    def __getitem__(self, mode: str) -> str:
+        return MODES[mode].default_granularity
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODES)
+
+    def __len__(self) -> int:
+        return len(MODES)
+
+
+MODE_DEFAULT_GRANULARITY: Mapping[str, str] = _DefaultGranularity()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One compressed build of a model: a quantize configuration with a stable id."""
+
+    id: str
+    mode: str
+    nbits: int | None
+    granularity: str
+    block_size: int | None = None
+    group_size: int | None = None
+    lut_function: str | None = None
+
+    def spec(self) -> dict:
+        """The quantize configuration as plain data (what keys the artifact cache)."""
+        return {k: v for k, v in self.__dict__.items() if k != "id"}
+
+
+def _match(vid: str) -> tuple[str, int | None] | None:
+    """(mode, nbits) for a variant id, or None when no mode's grammar accepts it."""
+    for m in MODES.values():
+        if m.prefix is None and vid == m.name:
+            return m.name, None
+    prefixed = {m.prefix: m for m in MODES.values() if m.prefix is not None}
+    widths = {n for m in prefixed.values() for n in range(m.nbits[0], m.nbits[1] + 1)}
+    # longest prefix first, so that "linear-sym-3" is not read as "linear" + "sym-3"
+    pattern = "^({})-({})$".format("|".join(re.escape(p) for p in sorted(prefixed, key=len, reverse=True)),
+                                   "|".join(str(n) for n in sorted(widths, reverse=True)))
+    found = re.match(pattern, vid)
+    if not found:
+        return None
+    mode, nbits = prefixed[found.group(1)], int(found.group(2))
+    return (mode.name, nbits) if mode.nbits[0] <= nbits <= mode.nbits[1] else None
+
+
+def _unknown(vid: str) -> str:
+    plain = [m.name for m in MODES.values() if m.prefix is None]
+    prefixed = [m for m in MODES.values() if m.prefix is not None]
+    lo, hi = min(m.nbits[0] for m in prefixed), max(m.nbits[1] for m in prefixed)
+    return (f"unknown variant id {vid!r}; expected {' or '.join(plain + ['<mode>'])}-<{lo}..{hi}> with mode one of "
+            + ", ".join(m.prefix for m in prefixed))
+
+
+def parse_variant(entry: str | dict) -> Variant:
+    """A variant from its id (``"kmeans-4"``) or a mapping with ``id`` and overrides.
+
+    >>> parse_variant("kmeans-4")
+    Variant(id='kmeans-4', mode='kmeans_lut', nbits=4, granularity='per_tensor', block_size=None, group_size=None, lut_function=None)
+    >>> parse_variant({"id": "linear-4", "granularity": "per_block", "block_size": 32}).block_size
+    32
+    >>> parse_variant("kmeans-9")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown variant id 'kmeans-9'; expected fp16 or <mode>-<1..8> with mode one of linear, linear-sym, lut, kmeans, unique, custom
+    """
+    overrides: dict = {}
+    if isinstance(entry, dict):
+        overrides = {k: v for k, v in entry.items() if k != "id"}
+        vid = entry.get("id")
+    else:
+        vid = entry
+    if not isinstance(vid, str):
+        raise ValueError(f"a variant needs an id string, found {vid!r}")
+    found = _match(vid)
+    if found is None:
+        raise ValueError(_unknown(vid))
+    mode, nbits = found
+    unknown = set(overrides) - set(_OVERRIDES)
+    if unknown:
+        raise ValueError(f"variant {vid!r} has unknown keys {sorted(unknown)}")
+    if MODES[mode].takes_lut_function and not overrides.get("lut_function"):
+        raise ValueError(f"variant {vid!r} needs lut_function: 'module:function'")
+    return Variant(
+        id=vid, mode=mode, nbits=nbits,
+        granularity=overrides.get("granularity", MODES[mode].default_granularity),
+        block_size=overrides.get("block_size"), group_size=overrides.get("group_size"),
+        lut_function=overrides.get("lut_function"),
+    )
