@@ -1,23 +1,62 @@
-"""Agreement metrics on cases small enough to check by hand."""
+"""Metric records and the agreement metrics, on cases small enough to check by hand."""
 
 from __future__ import annotations
 
-import doctest
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from quantzoo.compare import metrics as M
+from quantzoo.compare.metrics import METRICS, UNITS, Metric, format_metric, higher_is_better, metric_label
 
 
-@pytest.mark.parametrize("name", ["quantzoo.compare.metrics", "quantzoo.compare.adapters", "quantzoo.compare.core"])
-def test_docstring_examples_in_compare_modules_run(name):
-    import importlib
+# --- the records ------------------------------------------------------------------------------
 
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0
+def test_metrics_import_without_onnxruntime():
+    code = "import sys, quantzoo.compare.metrics; assert 'onnxruntime' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
+
+def test_every_metric_has_a_known_unit_a_label_and_a_meaning():
+    assert list(METRICS) == ["top1_agreement", "top5_agreement", "accuracy_float", "accuracy_quantized", "snr_db",
+                             "psnr_db", "cosine", "max_abs_error", "iou", "string_agreement", "cer", "cer_labels"]
+    for name, m in METRICS.items():
+        assert m.name == name and m.unit in UNITS and m.label and m.meaning
+
+
+def test_formatting_gives_the_site_its_cell_strings():
+    assert format_metric("top1_agreement", 0.99531) == "99.53 %"
+    assert format_metric("top1_agreement", 0.987654) == "98.77 %"
+    assert format_metric("iou", 1.0) == "100.00 %"
+    assert format_metric("snr_db", 31.234) == "31.2 dB" and format_metric("psnr_db", 48.04) == "48.0 dB"
+    assert format_metric("snr_db", float("inf")) == "∞ dB" and format_metric("snr_db", float("-inf")) == "−∞ dB"
+    assert format_metric("cosine", 0.9999871) == "0.99999"
+    assert format_metric("max_abs_error", 0.000123) == "0.000123"
+    assert format_metric("cer", None) == "–" and format_metric("cer", "n/a") == "–"
+    assert format_metric("cosine", float("nan")) == "nan" and format_metric("cosine", float("inf")) == "∞"
+
+
+def test_unknown_metrics_are_their_own_label_higher_is_better_and_plain_numbers():
+    assert metric_label("made_up") == "made_up" and higher_is_better("made_up") is True
+    assert format_metric("made_up", 0.123456) == "0.123"
+    assert metric_label("cer") == "CER vs float" and higher_is_better("cer") is False
+
+
+def test_proportions_are_the_shares_of_samples():
+    assert {n for n, m in METRICS.items() if m.proportion} == {
+        "top1_agreement", "top5_agreement", "accuracy_float", "accuracy_quantized", "string_agreement"}
+
+
+def test_primary_metrics_follow_the_records_and_see_a_metric_added_later(monkeypatch):
+    assert M.PRIMARY_METRICS == ("top1_agreement", "string_agreement", "iou", "cosine")
+    monkeypatch.setitem(METRICS, "toy", Metric("toy", "toy", "ratio", True, False, "a toy", primary=15))
+    assert M.PRIMARY_METRICS == ("top1_agreement", "toy", "string_agreement", "iou", "cosine")
+
+
+# --- the functions ------------------------------------------------------------------------------
 
 def test_snr_of_a_ten_percent_error_is_twenty_db():
     ref = np.array([3.0, -4.0, 5.0])
@@ -59,16 +98,6 @@ def test_iou_binarizes_above_the_threshold_and_two_empty_maps_are_not_counted():
     assert M.iou(ref, test, threshold=0.95) is None
 
 
-def test_detection_iou_counts_only_samples_where_either_map_has_text():
-    text = np.array([[[0.9, 0.9], [0.0, 0.0]]])
-    blank = np.zeros((1, 2, 2))
-    ref = np.concatenate([text, blank, blank])
-    dead = np.zeros_like(ref)  # a broken variant that finds no text anywhere
-    out = M.compare_detection(ref, dead, {})
-    assert out["iou"] == [0.0]  # the two text-free photos say nothing about agreement
-    assert M.summarize(out["iou"]) == {"mean": 0.0, "std": 0.0, "n": 1}
-
-
 def test_top1_agreement_compares_argmax_per_sample():
     ref = np.array([[0.1, 0.9], [0.8, 0.2], [0.5, 0.4]])
     test = np.array([[0.3, 0.7], [0.4, 0.6], [0.6, 0.1]])
@@ -90,16 +119,6 @@ def test_accuracy_leaves_out_unlabelled_samples():
     assert M.accuracy(np.array([1, 1, 0, 2]), [1, None, 1, 2]) == [1.0, 0.0, 1.0]
 
 
-def test_classification_reports_top5_only_with_more_than_five_classes_and_accuracy_only_with_labels():
-    two = np.array([[0.2, 0.8], [0.9, 0.1]])
-    out = M.compare_classification(two, two[::-1], {})
-    assert set(out) == {"top1_agreement"} and out["top1_agreement"] == [0.0, 0.0]
-    six = np.eye(6)[:2]
-    out = M.compare_classification(six, six, {"labels": [0, None]})
-    assert set(out) == {"top1_agreement", "top5_agreement", "accuracy_float", "accuracy_quantized"}
-    assert out["accuracy_float"] == [1.0]
-
-
 def test_summary_gives_the_standard_deviation_not_the_variance():
     s = M.summarize([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])
     assert s == {"mean": 5.0, "std": 2.0, "n": 8}
@@ -119,28 +138,10 @@ def test_levenshtein_and_cer():
     assert M.cer("x", "") == 1.0
 
 
-def test_ctc_comparison_scores_string_agreement_cer_and_cer_against_labels():
-    vocab = ["-", "a", "b", "c"]
-    ref = np.array([[1, 2, 3], [1, 1, 2]])    # "abc", "ab"
-    test = np.array([[1, 2, 3], [1, 0, 1]])   # "abc", "aa"
-    out = M.compare_ctc(ref, test, {"vocab": vocab, "labels": ["abc", "ab"]})
-    assert out["string_agreement"] == [1.0, 0.0]
-    assert out["cer"] == [0.0, 0.5]
-    assert out["cer_labels"] == [0.0, 0.5]
+def test_metric_formatting_by_unit():
+    from quantzoo.compare.metrics import format_metric
 
-
-def test_ctc_reduction_keeps_only_argmax_ids():
-    reduce, _ = M.KINDS["ctc"]
-    y = np.zeros((2, 3, 5), np.float32)
-    y[0, :, 4] = 1
-    out = reduce(y, {})
-    assert out.dtype == np.int32 and out.shape == (2, 3) and out[0].tolist() == [4, 4, 4]
-
-
-def test_output_kind_follows_task_and_rank():
-    assert M.output_kind("classification", 2) == "classification"
-    assert M.output_kind("classification", 4) == "dense"
-    assert M.output_kind("text-detection", 4) == "detection"
-    assert M.output_kind("text-recognition", 3) == "ctc"
-    assert M.output_kind("embedding", 2) == "dense"
-    assert M.output_kind("dense", 4) == "dense"
+    assert format_metric("top1_agreement", 0.987654) == "98.77 %"
+    assert format_metric("iou", 1.0) == "100.00 %"
+    assert format_metric("psnr_db", 48.04) == "48.0 dB"
+    assert format_metric("cer", None) == "–"

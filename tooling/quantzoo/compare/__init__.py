@@ -9,15 +9,22 @@ The public API:
   outputs (cached), then ``Evaluation.compare(quantized)`` per variant.
 - `cli_compare(args)` — ``quantzoo compare``.
 
-Dataset adapters and preprocessors live in `adapters` (`DATASET_ADAPTERS`, `PREPROCESSORS`),
-metrics in `metrics` (`KINDS`, one entry per kind of output).
+The records, one module each: `metrics.METRICS` (`Metric`), `tasks.TASKS` (`Task`),
+`kinds.KINDS` (`OutputKind`), `datasets.DATASET_ADAPTERS` (`DatasetAdapter`) and
+`preprocess.PREPROCESSORS` (`Preprocessor`). Names here are imported on first use, so that
+``quantzoo.compare.metrics`` (read by the publisher and the client) loads without onnxruntime.
 """
 
 from __future__ import annotations
 
-from .adapters import DATASET_ADAPTERS, PREPROCESSORS
-from .cli import cli_compare
-from .core import Comparison, Evaluation, compare_models, prepare
+from ..lazy import lazy_exports
 
-__all__ = ["compare_models", "prepare", "Comparison", "Evaluation", "cli_compare", "DATASET_ADAPTERS",
-           "PREPROCESSORS"]
+_LAZY = {
+    "compare_models": "core", "prepare": "core", "Evaluation": "core", "Comparison": "result",
+    "cli_compare": "cli", "DATASET_ADAPTERS": "datasets", "PREPROCESSORS": "preprocess",
+}
+
+__all__ = list(_LAZY)
+
+
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from ..errors import UsageError
 
@@ -41,8 +42,8 @@ def cli_compare(args) -> int:
     if sample_data is None and not args.model:
         raise UsageError("no sample data: give --data PATH or --dataset ID, or --model ID to use that "
                          "model's evaluation dataset")
-    registry = args.zoo
-    if args.model or args.dataset:
+    registry = None
+    if args.model or args.dataset or not Path(sample_data).exists():  # ids to look up
         from ..registry import load_registry
 
         registry = load_registry(args.zoo)

@@ -1,10 +1,9 @@
-"""Agreement metrics: pure functions from the two models' outputs to per-sample values.
+"""Metrics: one `Metric` record per metric name, and the pure functions that compute them.
 
-An output is judged by its *kind*, chosen from the model's task and the output's rank
-(`output_kind`). Each kind is one entry of `KINDS`: a ``reduce`` that keeps, per batch, only what
-its metrics need (so cached float outputs stay small: a CTC model keeps its argmax ids, not its
-[N, T, 6625] softmax), and a ``compare`` that turns the reduced float and quantized outputs of one
-batch into per-sample metric values. `summarize` folds those into ``{"mean", "std", "n"}``.
+`METRICS` is the one table of metrics: the registry's threshold check, the site's columns and
+legend, and the client's formatting and ranking are all read from it. The per-sample functions
+below are what the output kinds (`kinds.KINDS`) call; which kind an output gets is its task's
+business (`tasks.TASKS`).
 
 Metric keys (exactly these):
 
@@ -21,12 +20,15 @@ SNR and PSNR cannot exceed what float32 can resolve: the noise power is floored 
 ``(FLOAT32_EPS * rms(reference))**2``, so identical outputs score `SNR_CEILING_DB` (138.5 dB)
 instead of infinity (and a zero reference against a non-zero output scores its negative), so
 JSON stays finite.
+
+This module needs numpy only (no onnxruntime): the publisher and the client import it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -43,6 +45,134 @@ def _sig(x: float, digits: int = 7) -> float:
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 SNR_CEILING_DB = _sig(-20.0 * math.log10(FLOAT32_EPS), 10)
 DET_THRESHOLD = 0.3
+
+
+# --- the records ----------------------------------------------------------------------------
+
+# unit -> how a finite value is written in a table cell
+UNITS: dict[str, Callable[[float], str]] = {
+    "fraction": lambda v: f"{v * 100:.2f} %",
+    "db": lambda v: f"{v:.1f} dB",
+    "ratio": lambda v: f"{v:.5f}",
+    "abs": lambda v: f"{v:.3g}",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Everything the program knows about one metric.
+
+    `unit` picks the formatting (`UNITS`); `proportion` marks a share of samples (each sample
+    scores 0 or 1); `primary` ranks the metrics a client orders a model's variants by (lower
+    first; None: never primary). `kinds` are the output kinds (`kinds.KINDS`) that report it.
+    `compute`, when given, is ``fn(reference batch, test batch, context) -> per-sample values``,
+    run on every output of those kinds; when None the kind's own ``compare`` computes it
+    (several metrics in one pass over the outputs).
+    """
+
+    name: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    proportion: bool
+    meaning: str
+    primary: int | None = None
+    kinds: tuple[str, ...] = ()
+    compute: Callable[[np.ndarray, np.ndarray, dict], list[float]] | None = None
+
+    def format(self, value: Any) -> str:
+        """`value` for a table cell: '99.53 %', '31.2 dB', '∞ dB', '–' for None.
+
+        >>> METRICS["iou"].format(1.0), METRICS["snr_db"].format(float("-inf")), METRICS["cer"].format(None)
+        ('100.00 %', '−∞ dB', '–')
+        """
+        if value is None:
+            return "–"
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return "–"
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return ("∞" if v > 0 else "−∞") + (" dB" if self.unit == "db" else "")
+        return UNITS.get(self.unit, UNITS["abs"])(v)
+
+
+_CLS, _DENSE, _DET, _CTC = ("classification",), ("dense", "detection"), ("detection",), ("ctc",)
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("top1_agreement", "top-1 agreement", "fraction", True, True,
+           "share of samples where the compressed model's top class equals the float model's", 10, _CLS),
+    Metric("top5_agreement", "top-5 agreement", "fraction", True, True,
+           "share of samples where the float model's top class is among the compressed model's top 5", None, _CLS),
+    Metric("accuracy_float", "float accuracy", "fraction", True, True,
+           "top-1 accuracy of the float model against the labels", None, _CLS),
+    Metric("accuracy_quantized", "accuracy", "fraction", True, True,
+           "top-1 accuracy of the compressed model against the labels", None, _CLS),
+    Metric("snr_db", "SNR", "db", True, False,
+           "signal-to-noise ratio of the output, float output as signal, difference as noise", None, _DENSE),
+    Metric("psnr_db", "PSNR", "db", True, False,
+           "peak signal-to-noise ratio: the float output's peak over the difference's RMS", None, _DENSE),
+    Metric("cosine", "cosine", "ratio", True, False, "cosine similarity of the flattened outputs", 40, _DENSE),
+    Metric("max_abs_error", "max abs error", "abs", False, False,
+           "largest absolute difference of any output element", None, _DENSE),
+    Metric("iou", "IoU", "fraction", True, False,
+           "intersection over union of the binarized maps (text detection threshold)", 30, _DET),
+    Metric("string_agreement", "string agreement", "fraction", True, True,
+           "share of samples whose decoded strings are identical", 20, _CTC),
+    Metric("cer", "CER vs float", "fraction", False, False,
+           "character error rate of the compressed model's strings against the float model's strings", None, _CTC),
+    Metric("cer_labels", "CER vs labels", "fraction", False, False,
+           "character error rate of the compressed model's strings against the labels", None, _CTC),
+)}
+
+
+def metric(name: str) -> Metric:
+    """The record of `name`; an unknown name gets a plain one (its own label, higher is better).
+
+    >>> metric("cer").higher_is_better, metric("made_up").label, metric("made_up").format(0.5)
+    (False, 'made_up', '0.5')
+    """
+    return METRICS.get(name) or Metric(name, name, "abs", True, False, name)
+
+
+def format_metric(name: str, value: Any) -> str:
+    """A metric value for a table cell, by the metric's unit.
+
+    >>> format_metric("top1_agreement", 0.99531), format_metric("snr_db", 31.234), format_metric("snr_db", float("inf"))
+    ('99.53 %', '31.2 dB', '∞ dB')
+    >>> format_metric("max_abs_error", 0.000123), format_metric("cosine", 0.9999871)
+    ('0.000123', '0.99999')
+    """
+    return metric(name).format(value)
+
+
+def metric_label(name: str) -> str:
+    """The column label of `name` ('top-1 agreement'); an unknown name is its own label."""
+    return metric(name).label
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of `name` means closer agreement (unknown names: True)."""
+    return metric(name).higher_is_better
+
+
+def primary_metrics() -> tuple[str, ...]:
+    """The metrics that rank a model's variants, best first, from the records' `primary`.
+
+    >>> primary_metrics()
+    ('top1_agreement', 'string_agreement', 'iou', 'cosine')
+    """
+    ranked = sorted((m.primary, m.name) for m in METRICS.values() if m.primary is not None)
+    return tuple(name for _, name in ranked)
+
+
+def __getattr__(name: str):
+    # PRIMARY_METRICS is read from METRICS on each access, so a metric added later counts too
+    if name == "PRIMARY_METRICS":
+        return primary_metrics()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- summaries ------------------------------------------------------------------------------
@@ -238,81 +368,3 @@ def cer(hypothesis: Sequence, reference: Sequence) -> float:
     0.0
     """
     return levenshtein(hypothesis, reference) / max(len(reference), 1)
-
-
-# --- output kinds: reduce a batch, compare a batch ------------------------------------------
-
-def _reduce_identity(y: np.ndarray, ctx: dict) -> np.ndarray:
-    return np.ascontiguousarray(y)
-
-
-def _reduce_argmax(y: np.ndarray, ctx: dict) -> np.ndarray:
-    return np.argmax(y, axis=-1).astype(np.int32)
-
-
-def compare_dense(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
-    """Per-sample dense metrics of one batch (the leading axis is the sample)."""
-    rows = [dense_stats(r, t) for r, t in zip(ref, test)]
-    return {k: [row[k] for row in rows] for k in ("snr_db", "psnr_db", "cosine", "max_abs_error")}
-
-
-def compare_detection(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
-    """Dense metrics plus the IoU of the binarized maps."""
-    th = float(ctx.get("options", {}).get("iou_threshold", DET_THRESHOLD))
-    out = compare_dense(ref, test, ctx)
-    # n counts only the samples where either map has text (see `iou`)
-    out["iou"] = [v for v in (iou(r, t, th) for r, t in zip(ref, test)) if v is not None]
-    return out
-
-
-def compare_classification(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
-    """Top-1/top-5 agreement, and accuracy of both models where `ctx["labels"]` has class indices."""
-    ref2 = ref.reshape(ref.shape[0], -1)
-    test2 = test.reshape(test.shape[0], -1)
-    out = {"top1_agreement": top1_agreement(ref2, test2).tolist()}
-    if ref2.shape[1] > 5:
-        out["top5_agreement"] = top5_agreement(ref2, test2).tolist()
-    labels = ctx.get("labels")
-    if labels is not None:
-        out["accuracy_float"] = accuracy(np.argmax(ref2, axis=1), labels)
-        out["accuracy_quantized"] = accuracy(np.argmax(test2, axis=1), labels)
-    return out
-
-
-def compare_ctc(ref_ids: np.ndarray, test_ids: np.ndarray, ctx: dict) -> dict[str, list[float]]:
-    """String agreement and CER of greedy-decoded [N, T] ids; `cer_labels` where labels are text."""
-    vocab = ctx.get("vocab")
-    ref_s = ctc_greedy(ref_ids, vocab)
-    test_s = ctc_greedy(test_ids, vocab)
-    out = {"string_agreement": [float(a == b) for a, b in zip(ref_s, test_s)],
-           "cer": [cer(t, r) for r, t in zip(ref_s, test_s)]}
-    labels = ctx.get("labels")
-    if labels is not None and vocab is not None:
-        out["cer_labels"] = [cer(t, y.strip()) for t, y in zip(test_s, labels) if isinstance(y, str)]
-    return out
-
-
-# kind: (reduce(batch_output, ctx) -> array kept/cached, compare(ref, test, ctx) -> {metric: values})
-KINDS: dict[str, tuple[Callable, Callable]] = {
-    "classification": (_reduce_identity, compare_classification),
-    "dense": (_reduce_identity, compare_dense),
-    "detection": (_reduce_identity, compare_detection),
-    "ctc": (_reduce_argmax, compare_ctc),
-}
-
-
-def output_kind(task: str | None, rank: int) -> str:
-    """Which metrics an output of `rank` dimensions (batch included) gets under `task`.
-
-    >>> output_kind("classification", 2), output_kind("text-recognition", 3), output_kind("text-detection", 4)
-    ('classification', 'ctc', 'detection')
-    >>> output_kind(None, 2), output_kind(None, 4), output_kind("embedding", 2)
-    ('classification', 'dense', 'dense')
-    """
-    if task in (None, "classification") and rank == 2:
-        return "classification"
-    if task == "text-recognition" and rank == 3:
-        return "ctc"
-    if task == "text-detection" and rank == 4:
-        return "detection"
-    return "dense"

@@ -18,7 +18,9 @@ import numpy as np
 
 from ..cache import Cache, key_of, sha256_file, write_json
 from ..errors import QuantzooError
-from . import adapters as A
+from .datasets import DATASET_ADAPTERS
+from .preprocess import PREPROCESSORS, InputSpec
+from .tasks import TASKS
 
 VERSION = 1
 
@@ -65,20 +67,20 @@ def find_named(keys: list[str], names: list[str]) -> list[tuple[str, int]]:
     return out
 
 
-def _feeds(model, registry, cache: Cache, specs: list[A.InputSpec]) -> tuple[list[str], list[dict]]:
+def _feeds(model, registry, cache: Cache, specs: list[InputSpec]) -> tuple[list[str], list[dict]]:
     """The names found among the dataset's samples, and each one's feed (a batch of one)."""
     from ..fetch import fetch_source
 
     ds = registry.dataset(model.dataset)
     root = fetch_source(ds.source, cache, base_dir=ds.path.parent if ds.path else None)
     params = {**(ds.params or {}), "labels": ds.labels}
-    samples = A.DATASET_ADAPTERS[ds.adapter](root, params, [])
+    samples = DATASET_ADAPTERS[ds.adapter].read(root, params, [])
     found = find_named([s.key for s in samples], list(model.samples or []))
     if not found:
         raise QuantzooError(f"{model.path}: samples: none of {model.samples} is a sample of dataset {ds.id!r}; "
                             f"name photographs by their key (e.g. {samples[0].key if samples else 'file.png'})")
     pre = model.preprocessing
-    fn = A.PREPROCESSORS[pre["adapter"]]
+    fn = PREPROCESSORS[pre["adapter"]].preprocess
     feeds = [fn(samples[i].data, pre.get("params") or {}, specs) for _, i in found]
     return [n for n, _ in found], [{k: v[None] for k, v in f.items()} for f in feeds]
 
@@ -87,16 +89,17 @@ def named_predictions(model, float_path: Path, variant_paths: dict[str, Path], r
                       cache: Cache | None = None) -> dict | None:
     """Top label + probability of the float model and each variant on `model.samples` (cached).
 
-    None for models that are not classifiers or name no samples.
+    None for models whose task has no named preview (`tasks.Task.preview`) or that name no samples.
 
     >>> named_predictions(m, float_path, {"kmeans-4": art}, reg)["models"]["float"]["coffee.png"]  # doctest: +SKIP
     {'index': 967, 'label': 'espresso', 'probability': 0.96}
     """
     import onnxruntime as ort
 
-    from .core import model_labels
+    from .sources import model_labels
 
-    if model.task != "classification" or not model.samples:
+    task = TASKS.get(model.task)
+    if task is None or task.preview != "named" or not model.samples:
         return None
     cache = cache if isinstance(cache, Cache) else Cache(cache)
     output = model.threshold["output"]
@@ -109,7 +112,7 @@ def named_predictions(model, float_path: Path, variant_paths: dict[str, Path], r
 
         return json.loads(dest.read_text(encoding="utf-8"))
     sess = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"])
-    specs = [A.InputSpec(i.name, i.type, tuple(d if isinstance(d, int) else None for d in i.shape))
+    specs = [InputSpec(i.name, i.type, tuple(d if isinstance(d, int) else None for d in i.shape))
              for i in sess.get_inputs()]
     names, feeds = _feeds(model, registry, cache, specs)
     labels = model_labels(model, sess, cache)

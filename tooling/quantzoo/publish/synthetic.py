@@ -15,20 +15,35 @@ import random
 from pathlib import Path
 
 from ..registry import DEFAULT_VARIANTS, Registry, load_registry
+from ..compare.metrics import metric
+from ..compare.tasks import TASKS
 from .data import BuiltModel, BuiltVariant
 
-TASKS = ("classification", "text-detection", "text-recognition", "dense", "embedding")
-
-_METRICS = {
+# what a synthetic model of each task reports: its output's name, each metric's best value (the
+# invented numbers fall away from it with fewer bits) and its threshold bound. The threshold's
+# metric is the task's own (`Task.threshold_metric`) except where a third item names another:
+# text recognition thresholds on cer, so the catalog has a lower-is-better threshold too.
+_FAKE: dict[str, tuple] = {
     "classification": ("logits", {"top1_agreement": 1.0, "top5_agreement": 1.0, "accuracy_quantized": 0.9,
-                                  "accuracy_float": 0.9}, {"metric": "top1_agreement", "min": 0.99}),
+                                  "accuracy_float": 0.9}, 0.99),
     "text-detection": ("maps", {"snr_db": 40.0, "psnr_db": 50.0, "cosine": 1.0, "max_abs_error": 0.0, "iou": 1.0},
-                       {"metric": "iou", "min": 0.95}),
-    "text-recognition": ("probs", {"string_agreement": 1.0, "cer": 0.0}, {"metric": "cer", "max": 0.01}),
-    "dense": ("out", {"snr_db": 40.0, "psnr_db": 50.0, "cosine": 1.0, "max_abs_error": 0.0},
-              {"metric": "snr_db", "min": 25.0}),
-    "embedding": ("embedding", {"cosine": 1.0, "snr_db": 40.0}, {"metric": "cosine", "min": 0.99}),
+                       0.95),
+    "text-recognition": ("probs", {"string_agreement": 1.0, "cer": 0.0}, 0.01, "cer"),
+    "dense": ("out", {"snr_db": 40.0, "psnr_db": 50.0, "cosine": 1.0, "max_abs_error": 0.0}, 25.0),
+    "embedding": ("embedding", {"cosine": 1.0, "snr_db": 40.0}, 0.99),
 }
+
+
+def _fake(task: str) -> tuple[str, dict[str, float], dict]:
+    """(output name, metric -> best value, threshold) of a synthetic model of `task`; a task
+    without an entry in `_FAKE` reports only its threshold metric, perfect at 16 bits."""
+    entry = _FAKE.get(task)
+    if entry is None:
+        m = metric(TASKS[task].threshold_metric)
+        entry = ("out", {m.name: 1.0 if m.higher_is_better else 0.0}, 0.9 if m.higher_is_better else 0.1)
+    out, base, bound = entry[:3]
+    name = entry[3] if len(entry) > 3 else TASKS[task].threshold_metric
+    return out, base, {"metric": name, "min" if metric(name).higher_is_better else "max": bound}
 
 
 def tiny_onnx(path: Path, rows: int, cols: int, seed: int, *, output: str = "y") -> bytes:
@@ -63,9 +78,10 @@ def write_synthetic_zoo(root: Path, n_models: int, *, variants=DEFAULT_VARIANTS,
           "license": {"spdx": "CC0-1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/"},
           "source": {"kind": "file", "path": "files/none", "sha256": "0" * 64}, "adapter": "arrays"}
     (root / "datasets" / "synthetic-samples.yaml").write_text(json.dumps(ds, indent=1), encoding="utf-8")
+    tasks = list(TASKS)
     for i in range(n_models):
-        task = TASKS[i % len(TASKS)]
-        out, _, thr = _METRICS[task]
+        task = tasks[i % len(tasks)]
+        out, _, thr = _fake(task)
         mid = f"synthetic-{i:04d}"
         data = tiny_onnx(files / f"{mid}.onnx", rows, cols, seed * 100_003 + i, output=out)
         doc = {
@@ -88,16 +104,16 @@ def write_synthetic_zoo(root: Path, n_models: int, *, variants=DEFAULT_VARIANTS,
 
 
 def _fake_metrics(task: str, nbits: int | None, rng: random.Random) -> dict:
-    out, base, _ = _METRICS[task]
+    out, base, _ = _fake(task)
     bits = 16 if nbits is None else nbits
     loss = min(1.0, 2.0 ** (-(bits - 1)) * rng.uniform(0.2, 1.2))  # halves with every bit
     metrics = {}
     for name, best in base.items():
-        if name in ("snr_db", "psnr_db"):
+        if metric(name).unit == "db":
             v = best * bits / 8 * rng.uniform(0.8, 1.0)
-        elif name in ("max_abs_error", "cer"):
+        elif not metric(name).higher_is_better:
             v = loss * rng.uniform(0.5, 1.0)
-        elif name == "accuracy_float":
+        elif name == "accuracy_float":  # the float model's: the same for every variant
             v = best
         else:
             v = max(0.0, best - loss * rng.uniform(0.5, 1.0))
@@ -117,7 +133,7 @@ def synthetic_results(registry: Registry, work: Path, *, seed: int = 0, previews
         data = src.read_bytes()
         rows, cols = m.inputs[0]["shape"][1], m.outputs[0]["shape"][1]
         variants = []
-        map_output = m.task == "text-detection"
+        map_output = TASKS[m.task].preview == "map"
         for j, var in enumerate(m.variants):
             path = work / mid / f"{var.id}.onnx"
             # a stand-in artifact whose size scales like a real one (bits / 32 of the float weights)

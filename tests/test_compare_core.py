@@ -1,5 +1,5 @@
-"""compare_models and `quantzoo compare`: real onnxruntime, tiny models made here, and the catalog's
-real models on their real datasets (a compressed copy is made here by rounding weights)."""
+"""compare_models and prepare: real onnxruntime, tiny models made here, and the catalog's real
+models on their real datasets (a compressed copy is made here by rounding weights)."""
 
 from __future__ import annotations
 
@@ -7,70 +7,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from quantzoo.cache import Cache
 from quantzoo.cli import main
 from quantzoo.compare import compare_models, prepare
 from quantzoo.errors import QuantzooError, UsageError
-
-
-# --- models made in the test -------------------------------------------------------------------
-
-def scale_model(path: Path, factor: float, shape=(None, 4), out_name: str = "y") -> Path:
-    """y = x * factor, with `factor` held in an initializer (a 'weight' to compress)."""
-    g = helper.make_graph(
-        [helper.make_node("Mul", ["x", "w"], [out_name])], "scale",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, list(shape))],
-        [numpy_helper.from_array(np.array(factor, np.float32), "w")])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
-    return path
-
-
-def classifier(path: Path, w: np.ndarray) -> Path:
-    """logits = x @ w for x [N, 4] and w [4, C]."""
-    g = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["logits"])], "cls",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, w.shape[1]])],
-        [numpy_helper.from_array(w.astype(np.float32), "w")])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
-    return path
-
-
-def compressed_copy(src: Path, dst: Path, bits: int = 4) -> Path:
-    """Round every float32 weight (initializers and Constant nodes) to `bits`-bit per-tensor
-    linear codes and back: a real compressed model with the same graph."""
-    m = onnx.load(str(src))
-
-    def q(t: onnx.TensorProto) -> None:
-        a = numpy_helper.to_array(t)
-        if a.dtype != np.float32 or a.size < 16:
-            return
-        lo, hi = float(a.min()), float(a.max())
-        if hi == lo:
-            return
-        step = (hi - lo) / (2 ** bits - 1)
-        t.CopyFrom(numpy_helper.from_array((np.round((a - lo) / step) * step + lo).astype(np.float32), t.name))
-
-    for t in m.graph.initializer:
-        q(t)
-    for n in m.graph.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value":
-                    q(a.t)
-    onnx.save(m, str(dst))
-    return dst
-
-
-def rows(n: int, seed: int = 0) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    return [{"x": rng.standard_normal(4).astype(np.float32)} for _ in range(n)]
+from tinymodels import classifier, compressed_copy, rows, scale_model
 
 
 # --- behaviour on tiny models ---------------------------------------------------------------------
@@ -187,29 +131,6 @@ def test_a_missing_folder_and_a_missing_model_are_clear_errors(tmp_path):
         compare_models(tmp_path / "text.onnx", a, rows(1), cache=False)
 
 
-def test_cli_prints_a_table_and_writes_the_json(tmp_path, capsys):
-    a = scale_model(tmp_path / "a.onnx", 1.0)
-    b = scale_model(tmp_path / "b.onnx", 1.1)
-    d = tmp_path / "arrays"
-    d.mkdir()
-    for i, r in enumerate(rows(3)):
-        np.save(d / f"s{i}.npy", r["x"])
-    out = tmp_path / "r.json"
-    assert main(["compare", str(a), str(b), "--data", str(d), "--json", str(out), "--cache", str(tmp_path / "c")]) == 0
-    text = capsys.readouterr().out
-    assert "(3 samples; task auto)" in text
-    assert "y       top1_agreement" in text or "top1_agreement" in text
-    doc = json.loads(out.read_text())
-    assert doc["schema_version"] == 1 and doc["outputs"]["y"]["top1_agreement"]["n"] == 3
-    assert set(doc) >= {"model", "dataset", "outputs", "sizes", "timings"}
-
-
-def test_cli_without_any_data_is_a_usage_error(tmp_path, capsys):
-    a = scale_model(tmp_path / "a.onnx", 1.0)
-    assert main(["compare", str(a), str(a)]) == 2
-    assert "no sample data" in capsys.readouterr().err
-
-
 # --- the catalog's real models on their real data ----------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -303,3 +224,29 @@ def test_ppocr_cls_reports_agreement_and_accuracy_on_lines_turned_0_or_180_degre
     m = c.metrics["save_infer_model/scale_0.tmp_1"]
     assert set(m) == {"top1_agreement", "accuracy_float", "accuracy_quantized"}
     assert m["accuracy_float"]["n"] == 40 and m["accuracy_float"]["mean"] > 0.9
+
+
+# --- extending: a metric is one record ----------------------------------------------------------
+
+def test_a_metric_registered_in_process_is_computed_by_compare_models_and_formatted(tmp_path, monkeypatch):
+    from quantzoo.compare.metrics import METRICS, Metric, format_metric
+
+    def sign_agreement(ref, test, ctx):
+        return [float(np.array_equal(np.sign(r), np.sign(t))) for r, t in zip(ref, test)]
+
+    monkeypatch.setitem(METRICS, "sign_agreement", Metric(
+        "sign_agreement", "sign agreement", "fraction", True, True, "share of samples whose signs all agree",
+        kinds=("dense", "detection"), compute=sign_agreement))
+    a = scale_model(tmp_path / "a.onnx", 1.0)
+    ev = prepare(a, rows(4), task="dense", cache=tmp_path / "cache")
+    same = ev.compare(scale_model(tmp_path / "same.onnx", 2.0)).metrics["y"]["sign_agreement"]
+    flipped = ev.compare(scale_model(tmp_path / "flip.onnx", -1.0)).metrics["y"]["sign_agreement"]
+    assert same == {"mean": 1.0, "std": 0.0, "n": 4} and flipped == {"mean": 0.0, "std": 0.0, "n": 4}
+    assert format_metric("sign_agreement", same["mean"]) == "100.00 %"
+    assert "sign_agreement" not in compare_models(a, a, rows(2), task="classification", cache=False).metrics["y"]
+
+
+def test_a_model_id_needs_a_loaded_registry(tmp_path):
+    a = scale_model(tmp_path / "a.onnx", 1.0)
+    with pytest.raises(UsageError, match="model id 'magika-standard-v3' needs the registry"):
+        compare_models(a, a, rows(1), model="magika-standard-v3", cache=False)

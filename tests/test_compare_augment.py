@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from quantzoo.compare.adapters import DATASET_ADAPTERS, augment, crop_box, inscribed_box
+from quantzoo.compare.augment import augment, crop_box, inscribed_box
+from quantzoo.compare.datasets import DATASET_ADAPTERS
 
 GRID = {"crops": [[1.0, "center"], [0.8, "top-left"], [0.6, "center"]], "flips": [False, True],
         "rotations": [0, -8, 8], "classes": {"b.png": "espresso"}}
@@ -23,7 +24,7 @@ def photos(tmp_path):
 
 def test_every_photo_gets_every_view_with_stable_keys_and_its_label(photos):
     skipped = []
-    samples = DATASET_ADAPTERS["augmented-images"](photos, GRID, skipped)
+    samples = DATASET_ADAPTERS["augmented-images"].read(photos, GRID, skipped)
     assert len(samples) == 2 * 3 * 2 * 3
     assert [k for k, _ in skipped] == ["README.txt"]
     keys = [s.key for s in samples]
@@ -34,8 +35,8 @@ def test_every_photo_gets_every_view_with_stable_keys_and_its_label(photos):
 
 
 def test_the_views_are_the_same_pixels_on_every_run(photos):
-    one = DATASET_ADAPTERS["augmented-images"](photos, GRID, [])
-    two = DATASET_ADAPTERS["augmented-images"](photos, GRID, [])
+    one = DATASET_ADAPTERS["augmented-images"].read(photos, GRID, [])
+    two = DATASET_ADAPTERS["augmented-images"].read(photos, GRID, [])
     assert [(s.key, s.data.tobytes()) for s in one] == [(s.key, s.data.tobytes()) for s in two]
 
 
@@ -57,9 +58,9 @@ def test_rotated_views_have_no_blank_corners():
 
 
 def test_views_shrink_to_the_shorter_side_and_limit_thins_them_evenly(photos):
-    samples = DATASET_ADAPTERS["augmented-images"](photos, {**GRID, "max_shorter_side": 32}, [])
+    samples = DATASET_ADAPTERS["augmented-images"].read(photos, {**GRID, "max_shorter_side": 32}, [])
     assert all(min(s.data.size) <= 32 for s in samples)
-    thinned = DATASET_ADAPTERS["augmented-images"](photos, {**GRID, "limit": 6}, [])
+    thinned = DATASET_ADAPTERS["augmented-images"].read(photos, {**GRID, "limit": 6}, [])
     assert len(thinned) == 6 and {s.key.split("#")[0] for s in thinned} == {"a.png", "b.png"}
 
 
@@ -67,4 +68,4 @@ def test_an_unknown_anchor_is_an_error_naming_the_choices(photos):
     from quantzoo.errors import QuantzooError
 
     with pytest.raises(QuantzooError, match="unknown crop anchor 'middle'; expected one of center, top-left"):
-        DATASET_ADAPTERS["augmented-images"](photos, {"crops": [[0.8, "middle"]]}, [])
+        DATASET_ADAPTERS["augmented-images"].read(photos, {"crops": [[0.8, "middle"]]}, [])

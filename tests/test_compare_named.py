@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +9,6 @@ import pytest
 
 from quantzoo.compare import named
 from quantzoo.compare.named import find_named, probabilities, top_label
-
-
-def test_docstring_examples_of_convert_and_named_run():
-    import quantzoo.convert
-
-    for mod in (named, quantzoo.convert):
-        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0 and result.attempted > 0
 
 
 def test_logits_become_a_softmax_and_probabilities_stay_as_they_are():
@@ -38,7 +29,8 @@ def test_named_samples_are_found_by_key_or_file_name_and_augmented_views_are_not
 
 
 def test_the_page_table_marks_variants_whose_top_class_changed():
-    from quantzoo.publish.data import BuiltModel, BuiltVariant, named_context
+    from quantzoo.publish.data import BuiltModel, BuiltVariant
+    from quantzoo.publish.pages import named_context
     from quantzoo.registry import parse_variant
 
     def pred(i, label, p):

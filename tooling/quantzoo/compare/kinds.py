@@ -1,0 +1,139 @@
+"""Output kinds: how one kind of model output is kept and compared.
+
+An output is judged by its *kind*, chosen by the model's task from the output's rank
+(`tasks.output_kind`). Each kind is one `OutputKind` record in `KINDS`:
+
+- ``reduce(batch output, ctx)`` keeps, per batch, only what the kind's metrics need (so cached
+  float outputs stay small: a CTC model keeps its argmax ids, not its [N, T, 6625] softmax);
+- ``compare(reference, test, ctx)`` turns the reduced float and quantized outputs of one batch
+  into per-sample metric values (`metrics.METRICS` describes each metric);
+- ``context(class names, labels, label map)`` is what ``compare`` needs besides the outputs
+  (class indices of the labels, a CTC vocabulary), computed once per evaluation.
+
+`compare_batch` runs a kind's ``compare`` plus every metric record with its own ``compute``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import metrics as M
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """One kind of output: its reduction, its comparison and the context its comparison reads."""
+
+    name: str
+    reduce: Callable[[np.ndarray, dict], np.ndarray]
+    compare: Callable[[np.ndarray, np.ndarray, dict], dict[str, list[float]]]
+    context: Callable[[list[str] | None, list, dict | None], dict] | None = None
+
+
+def _reduce_identity(y: np.ndarray, ctx: dict) -> np.ndarray:
+    return np.ascontiguousarray(y)
+
+
+def _reduce_argmax(y: np.ndarray, ctx: dict) -> np.ndarray:
+    return np.argmax(y, axis=-1).astype(np.int32)
+
+
+def compare_dense(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+    """Per-sample dense metrics of one batch (the leading axis is the sample)."""
+    rows = [M.dense_stats(r, t) for r, t in zip(ref, test)]
+    return {k: [row[k] for row in rows] for k in ("snr_db", "psnr_db", "cosine", "max_abs_error")}
+
+
+def compare_detection(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+    """Dense metrics plus the IoU of the binarized maps."""
+    th = float(ctx.get("options", {}).get("iou_threshold", M.DET_THRESHOLD))
+    out = compare_dense(ref, test, ctx)
+    # n counts only the samples where either map has text (see `metrics.iou`)
+    out["iou"] = [v for v in (M.iou(r, t, th) for r, t in zip(ref, test)) if v is not None]
+    return out
+
+
+def compare_classification(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+    """Top-1/top-5 agreement, and accuracy of both models where `ctx["labels"]` has class indices."""
+    ref2 = ref.reshape(ref.shape[0], -1)
+    test2 = test.reshape(test.shape[0], -1)
+    out = {"top1_agreement": M.top1_agreement(ref2, test2).tolist()}
+    if ref2.shape[1] > 5:
+        out["top5_agreement"] = M.top5_agreement(ref2, test2).tolist()
+    labels = ctx.get("labels")
+    if labels is not None:
+        out["accuracy_float"] = M.accuracy(np.argmax(ref2, axis=1), labels)
+        out["accuracy_quantized"] = M.accuracy(np.argmax(test2, axis=1), labels)
+    return out
+
+
+def compare_ctc(ref_ids: np.ndarray, test_ids: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+    """String agreement and CER of greedy-decoded [N, T] ids; `cer_labels` where labels are text."""
+    vocab = ctx.get("vocab")
+    ref_s = M.ctc_greedy(ref_ids, vocab)
+    test_s = M.ctc_greedy(test_ids, vocab)
+    out = {"string_agreement": [float(a == b) for a, b in zip(ref_s, test_s)],
+           "cer": [M.cer(t, r) for r, t in zip(ref_s, test_s)]}
+    labels = ctx.get("labels")
+    if labels is not None and vocab is not None:
+        out["cer_labels"] = [M.cer(t, y.strip()) for t, y in zip(test_s, labels) if isinstance(y, str)]
+    return out
+
+
+def label_indices(labels: Sequence[Any], names: list[str] | None, label_map: dict | None) -> list[int | None] | None:
+    """Each sample's label as a class index (through `label_map`), None where it has none or the
+    model does not know it; None overall when nothing is labelled.
+
+    >>> label_indices(["py", "c", "abnf", None], ["c", "python"], {"py": "python"})
+    [1, 0, None, None]
+    >>> label_indices(["3", "x"], None, None), label_indices([None], ["a"], None)
+    ([3, None], None)
+    """
+    if not any(y is not None for y in labels):
+        return None
+    label_map = label_map or {}
+    index = {n: i for i, n in enumerate(names)} if names else None
+    out: list[int | None] = []
+    for y in labels:
+        if y is not None and y in label_map:
+            y = label_map[y]
+        if y is None:
+            out.append(None)
+        elif index is not None:
+            out.append(index.get(str(y)))
+        else:
+            out.append(int(y) if str(y).isdigit() else None)
+    return out
+
+
+def _classification_context(names, labels, label_map) -> dict:
+    return {"all_labels": label_indices(labels, names, label_map)}
+
+
+def _ctc_context(names, labels, label_map) -> dict:
+    return {"vocab": names, "all_labels": list(labels) if any(y is not None for y in labels) else None}
+
+
+KINDS: dict[str, OutputKind] = {k.name: k for k in (
+    OutputKind("classification", _reduce_identity, compare_classification, _classification_context),
+    OutputKind("dense", _reduce_identity, compare_dense),
+    OutputKind("detection", _reduce_identity, compare_detection),
+    OutputKind("ctc", _reduce_argmax, compare_ctc, _ctc_context),
+)}
+
+
+def compare_batch(kind: str, ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+    """Per-sample values of every metric an output of `kind` gets, for one batch: the kind's own
+    ``compare``, then each `metrics.METRICS` record that has a ``compute`` and lists this kind.
+
+    >>> compare_batch("classification", np.eye(2), np.eye(2)[::-1], {})
+    {'top1_agreement': [0.0, 0.0]}
+    """
+    out = KINDS[kind].compare(ref, test, ctx)
+    for m in M.METRICS.values():
+        if m.compute is not None and kind in m.kinds:
+            out[m.name] = list(m.compute(ref, test, ctx))
+    return out

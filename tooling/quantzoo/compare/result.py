@@ -1,0 +1,62 @@
+"""The result of one comparison: per-output metric summaries, sizes, the data, the timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Comparison:
+    """The result of one comparison. `metrics` maps output name -> metric -> {mean, std, n}.
+
+    `to_dict()` is the JSON document (``schema_version`` 1). Everything in it but ``timings``
+    is the same, byte for byte, for the same models and data.
+
+    >>> c = Comparison("m", None, {}, {"y": {"cosine": {"mean": 0.99999, "std": 1e-05, "n": 3}}}, {}, {}, {})
+    >>> print(c.table())
+    output  metric    mean        std  n
+    ------  ------  ------  ---------  -
+    y       cosine  1.0000  1.000e-05  3
+    """
+
+    model: str | None
+    task: str | None
+    dataset: dict
+    metrics: dict[str, dict[str, dict]]
+    sizes: dict
+    original: dict
+    quantized: dict
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self, timings: bool = True) -> dict:
+        doc = {"schema_version": SCHEMA_VERSION, "model": self.model, "task": self.task,
+               "dataset": self.dataset, "outputs": self.metrics, "sizes": self.sizes,
+               "original": self.original, "quantized": self.quantized}
+        if timings:
+            doc["timings"] = self.timings
+        return doc
+
+    def table(self) -> str:
+        """The metrics as an aligned text table: output, metric, mean, std, n."""
+        rows = [("output", "metric", "mean", "std", "n")]
+        for out, ms in self.metrics.items():
+            for name, s in ms.items():
+                rows.append((out, name, _fmt(s["mean"]), _fmt(s["std"]), str(s["n"])))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = []
+        for j, r in enumerate(rows):
+            cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])] + [c.rjust(w) for c, w in zip(r[2:], widths[2:])]
+            lines.append("  ".join(cells).rstrip())
+            if j == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if x == 0 or 1e-3 <= abs(x) < 1e5:
+        return f"{x:.4f}"
+    return f"{x:.3e}"
