@@ -11,9 +11,9 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Callable
+from typing import Callable, Iterator
 
-from .errors import QuantzooError, UsageError
+from .errors import QuantzooError
 
 
 def _zoo(p: argparse.ArgumentParser) -> None:
@@ -31,6 +31,36 @@ def _catalog(p: argparse.ArgumentParser) -> None:
                    help="published site: an http(s) URL or a local folder (default: $QUANTZOO_CATALOG)")
 
 
+class _Choices:
+    """Names read on first use from a record module (``module:NAME``: a dict of records, or a
+    function returning names), so building the parser imports no stage module; argparse reads
+    them only to check a value or to print that command's help.
+
+    >>> "fp16" in _Choices("quantzoo.quantize.modes:MODES"), list(_Choices("quantzoo.quantize.modes:all_granularities"))[0]
+    (True, 'per_tensor')
+    """
+
+    def __init__(self, target: str):
+        self._target = target
+        self._names: tuple[str, ...] | None = None
+
+    def _load(self) -> tuple[str, ...]:
+        if self._names is None:
+            module_name, attr = self._target.split(":")
+            found = getattr(importlib.import_module(module_name), attr)
+            self._names = tuple(found() if callable(found) else found)
+        return self._names
+
+    def __contains__(self, value) -> bool:
+        return value in self._load()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
 def _args_check(p):
     _zoo(p)
 
@@ -45,11 +75,12 @@ def _args_fetch(p):
 def _args_quantize(p):
     p.add_argument("input", metavar="IN.onnx")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
-    p.add_argument("--mode", required=True,
-                   help="linear, linear_symmetric, linear_lut, kmeans_lut, unique_lut, custom_lut or fp16")
+    p.add_argument("--mode", required=True, metavar="MODE", choices=_Choices("quantzoo.quantize.modes:MODES"),
+                   help="%(choices)s")
     p.add_argument("--nbits", type=int, default=None, metavar="N", help="1..8 (not with fp16)")
-    p.add_argument("--granularity", default=None,
-                   choices=["per_tensor", "per_channel", "per_block", "per_grouped_channel"])
+    p.add_argument("--granularity", default=None, metavar="G",
+                   choices=_Choices("quantzoo.quantize.modes:all_granularities"),
+                   help="%(choices)s (default: the mode's own)")
     p.add_argument("--block-size", type=int, default=None, metavar="B")
     p.add_argument("--group-size", type=int, default=None, metavar="G",
                    help="channels per table with --granularity per_grouped_channel")
@@ -102,8 +133,8 @@ def _args_pull(p):
     g.add_argument("--max-size", type=int, default=None, metavar="BYTES",
                    help="the most agreeing variant of at most BYTES")
     g.add_argument("--min-agreement", type=float, default=None, metavar="X",
-                   help="the smallest variant whose primary metric is >= X (a fraction): the first of "
-                        "top1_agreement, string_agreement, iou, cosine the model reports")
+                   help="the smallest variant whose primary metric (`quantzoo info MODEL` shows it as 'ranked "
+                        "by') is >= X (a fraction)")
     _catalog(p)
     p.add_argument("-o", "--output-dir", default=".", metavar="DIR")
     _cache(p)
@@ -116,11 +147,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
     "quantize": ("compress the weights of an ONNX model", _args_quantize, "quantzoo.quantize:cli_quantize"),
     "compare": ("measure how well a compressed model agrees with its original", _args_compare,
                 "quantzoo.compare:cli_compare"),
-    "build": ("fetch, quantize, compare and publish the catalog site", _args_build, "quantzoo.build:cli_build"),
-    "list": ("list the models of a published catalog", _args_list, "quantzoo.client:cli_list"),
-    "info": ("show every variant of a model in a published catalog", _args_info, "quantzoo.client:cli_info"),
+    "build": ("fetch, quantize, compare and publish the catalog site", _args_build, "quantzoo.pipeline.cli:cli_build"),
+    "list": ("list the models of a published catalog", _args_list, "quantzoo.client.cli:cli_list"),
+    "info": ("show every variant of a model in a published catalog", _args_info, "quantzoo.client.cli:cli_info"),
     "pull": ("download a verified model variant from a published catalog", _args_pull,
-             "quantzoo.client:cli_pull"),
+             "quantzoo.client.cli:cli_pull"),
 }
 
 

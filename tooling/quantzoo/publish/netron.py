@@ -1,10 +1,16 @@
 """Bundle the Netron graph viewer from the installed `netron` package into the site.
 
-Netron's browser app is static files. Its index.html needs three changes before a static
-catalog can serve it (DESIGN.md): no `<meta name="date">` (an old date makes the app refuse to
-start), `<meta name="version" content="0.0.0">` (any other version turns on telemetry), and a
-same-origin script that sets the `consent` cookie before index.js runs (otherwise it calls
-ipinfo.io and blocks on a consent dialog; its CSP forbids inline scripts).
+Netron's browser app is plain static files, but its index.html is written for netron's own
+server and needs three edits before a static catalog can host it offline:
+
+- the `<meta name="date">` tag goes: the app compares that build date with today and refuses
+  to start once it is old;
+- `<meta name="version">` becomes ``0.0.0``: a real version number switches telemetry on;
+- a same-origin ``consent.js`` runs before index.js and sets the `consent` cookie; without it
+  the app asks ipinfo.io where the reader is and waits on a consent dialog. It must be a file,
+  not an inline script, because the page's Content-Security-Policy forbids inline scripts.
+
+See ARCHITECTURE.md, "The bundled graph viewer".
 """
 
 from __future__ import annotations

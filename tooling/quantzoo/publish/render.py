@@ -15,9 +15,11 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-from .charts import Point, size_agreement_svg
+from ..compare.metrics import METRICS, format_metric
 from ..units import human_size
-from .data import BuiltModel, format_metric, model_context
+from .charts import Point, size_agreement_svg
+from .data import BuiltModel, metric_mean
+from .pages import catalog_context, model_context
 
 _NP_DTYPES = {"float32": "np.float32", "float16": "np.float16", "float64": "np.float64", "int64": "np.int64",
               "int32": "np.int32", "int8": "np.int8", "uint8": "np.uint8", "bool": "np.bool_", "string": "object"}
@@ -114,8 +116,6 @@ def _var_name(name: str) -> str:
 def chart(bm: BuiltModel, ctx: dict) -> Markup:
     thr = bm.model.threshold
     rec = ctx["recommended"]
-    from .data import metric_mean
-
     points = [Point(v.variant.id, v.size, metric_mean(v.comparison, thr["output"], thr["metric"]), v.variant.mode,
                     v.variant.id == rec) for v in bm.variants]
     t = ctx["threshold"]
@@ -140,8 +140,7 @@ def model_page(env, bm: BuiltModel, artifact_base_url: str | None, version: str)
 
 
 def methodology_page(env, models: list[BuiltModel], registry, version: str) -> str:
-    from ..registry import DEFAULT_VARIANTS, MODE_DEFAULT_GRANULARITY
-    from .data import METRICS
+    from ..quantize.variants import DEFAULT_VARIANTS, MODE_DEFAULT_GRANULARITY
 
     datasets = []
     if registry is not None:
@@ -152,14 +151,13 @@ def methodology_page(env, models: list[BuiltModel], registry, version: str) -> s
                              "notes": ds.notes, "models": users})
     example = sorted(models, key=lambda b: b.model.id)[0] if models else None
     return env.get_template("methodology.md.j2").render(
-        metrics=[{"id": k, "label": v[0], "higher": v[1], "meaning": v[3]} for k, v in METRICS.items()],
+        metrics=[{"id": m.name, "label": m.label, "higher": m.higher_is_better, "meaning": m.meaning}
+                 for m in METRICS.values()],
         granularity=MODE_DEFAULT_GRANULARITY, default_variants=DEFAULT_VARIANTS, datasets=datasets,
         version=version, example=example.model.id if example else "MODEL",
         format_metric=format_metric)
 
 
-def catalog_page(env, models: list[BuiltModel], failed: list[dict], version: str) -> str:
-    from .data import catalog_context
-
+def catalog_page(env, models: list[BuiltModel], failed: list, version: str) -> str:
     ctx = catalog_context(models, failed)
     return env.get_template("catalog.md.j2").render(c=ctx, version=version)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..cache import sha256_bytes
 from ..errors import QuantzooError
-from .data import BuiltModel, float_file_name, index_document, index_json_bytes, variant_file_name
+from .data import BuiltModel, float_file_name, variant_file_name
+from .index import catalog_index
 
 MARKER = ".quantzoo-site"
 
@@ -49,7 +50,7 @@ def _site_src(src: Path | None) -> Path:
 
 
 def render_docs(models: list[BuiltModel], docs: Path, *, src: Path, registry=None,
-                artifact_base_url: str | None = None, failed: list[dict] | None = None) -> int:
+                artifact_base_url: str | None = None, failed: list | None = None) -> int:
     """Render every page into the Markdown folder `docs` and copy the static assets; returns pages written."""
     from .. import __version__
     from . import render
@@ -152,10 +153,11 @@ def swap_in(new: Path, target: Path, work: Path) -> None:
 
 def publish_site(models: list[BuiltModel], site_dir: str | os.PathLike, *, registry=None,
                  artifact_base_url: str | None = None, src: Path | None = None, config_file: Path | None = None,
-                 failed: list[dict] | None = None) -> PublishReport:
+                 failed: list | None = None) -> PublishReport:
     """Build the whole site for `models` into `site_dir`, replacing it only when everything succeeded.
 
-    `failed` lists models that could not be built ({"model", "stage", "error"}); the catalog names them.
+    `failed` lists models that could not be built (`pipeline.Failure`: .model, .stage, .error); the
+    catalog page names them.
 
     >>> publish_site([], "/tmp/qz-doc-site")  # doctest: +SKIP
     PublishReport(site_dir=PosixPath('/tmp/qz-doc-site'), pages=2, ...)
@@ -173,7 +175,7 @@ def publish_site(models: list[BuiltModel], site_dir: str | os.PathLike, *, regis
     seconds: dict[str, float] = {}
     try:
         t0 = time.perf_counter()
-        index_bytes = index_json_bytes(index_document(models, artifact_base_url))
+        index_bytes = catalog_index(models, artifact_base_url).to_bytes()
         docs, site = work / "docs", work / "site"
         pages = render_docs(models, docs, src=src, registry=registry, artifact_base_url=artifact_base_url,
                             failed=failed)

@@ -8,13 +8,9 @@ MkDocs build. Incrementality, failure isolation and determinism are checked on i
 from __future__ import annotations
 
 import json
-import os
 
-import numpy as np
 import pytest
 
-from quantzoo import build as B
-from quantzoo.cache import Cache
 from quantzoo.cli import main
 from tinyzoo import VARIANTS, make_zoo, model, sha
 
@@ -27,66 +23,6 @@ def zoo(tmp_path):
 def _build(tmp_path, zoo, *extra, jobs="1"):
     return main(["build", "--zoo", str(zoo), "--cache", str(tmp_path / "cache"), "--site-dir",
                  str(tmp_path / "site"), "--jobs", jobs, *extra])
-
-
-# --- keys and small pure parts ------------------------------------------------------------------
-
-def test_artifact_key_changes_with_source_spec_and_version_only():
-    spec = {"mode": "kmeans_lut", "nbits": 4, "granularity": "per_tensor"}
-    k = B.artifact_key("a" * 64, spec, "1.0")
-    assert k == B.artifact_key("a" * 64, dict(reversed(list(spec.items()))), "1.0")
-    assert k != B.artifact_key("b" * 64, spec, "1.0")
-    assert k != B.artifact_key("a" * 64, {**spec, "nbits": 3}, "1.0")
-    assert k != B.artifact_key("a" * 64, spec, "1.1")
-
-
-def test_comparison_key_changes_with_the_evaluation_data(zoo):
-    from quantzoo.registry import load_registry
-
-    reg = load_registry(zoo)
-    m = reg.model("tiny-classifier")
-    ident = B.evaluation_identity(m, reg.dataset("vectors"))
-    other = B.evaluation_identity(m, reg.dataset("volumes"))
-    assert B.comparison_key("c" * 64, "f" * 64, ident) == B.comparison_key("c" * 64, "f" * 64, ident)
-    assert B.comparison_key("c" * 64, "f" * 64, ident) != B.comparison_key("c" * 64, "f" * 64, other)
-    assert B.comparison_key("c" * 64, "f" * 64, ident) != B.comparison_key("d" * 64, "f" * 64, ident)
-
-
-def test_graph_info_counts_weights_in_initializers_constants_and_subgraphs(tmp_path):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    const = helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(np.ones((3, 4), np.float32)))
-    then_g = helper.make_graph([helper.make_node("Constant", [], ["t"], value=numpy_helper.from_array(
-        np.ones(5, np.float32)))], "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [5])])
-    else_g = helper.make_graph([helper.make_node("Constant", [], ["e"], value=numpy_helper.from_array(
-        np.ones(5, np.float32)))], "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [5])])
-    g = helper.make_graph(
-        [const, helper.make_node("MatMul", ["x", "w"], ["y"]),
-         helper.make_node("If", ["c"], ["z"], then_branch=then_g, else_branch=else_g)], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2]),
-         helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 7]),
-         helper.make_tensor_value_info("z", TensorProto.FLOAT, [5])],
-        [numpy_helper.from_array(np.ones((2, 7), np.float32), "w"),
-         numpy_helper.from_array(np.array([1, 2], np.int64), "shape")])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    info = B.graph_info(tmp_path / "m.onnx")
-    assert info["parameters"] == 2 * 7 + 3 * 4 + 5 + 5  # the int64 shape tensor is not a parameter
-    assert info["ops"] == {"Constant": 3, "If": 1, "MatMul": 1} and info["opset"] == 13
-
-
-def test_output_maps_become_the_same_png_bytes_every_time():
-    y = np.linspace(0, 1, 16 * 20, dtype=np.float32).reshape(1, 16, 20)
-    png = B.map_png(y, 0.0, 1.0)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == B.map_png(y.copy(), 0.0, 1.0)
-    from io import BytesIO
-
-    from PIL import Image
-
-    im = Image.open(BytesIO(png))
-    assert im.size == (20, 16) and im.mode == "L"
-    assert im.getpixel((0, 0)) == 0 and im.getpixel((19, 15)) == 255
 
 
 # --- the whole pipeline ---------------------------------------------------------------------------
@@ -168,34 +104,6 @@ def test_artifact_base_url_makes_files_absolute_in_index_json(tmp_path, zoo):
     page = (tmp_path / "site" / "models" / "tiny-classifier.html").read_text()
     assert 'href="https://cdn.example.org/z/tiny-classifier/tiny-classifier-kmeans-4.onnx"' in page
     assert "../netron/index.html?url=../files/tiny-classifier/tiny-classifier-kmeans-4.onnx" in page
-
-
-def test_cached_results_are_found_by_key_after_a_build(tmp_path, zoo):
-    from quantzoo.registry import load_registry
-
-    assert _build(tmp_path, zoo, "tiny-classifier") == 0
-    reg, cache = load_registry(zoo), Cache(tmp_path / "cache")
-    m = reg.model("tiny-classifier")
-    float_sha = m.source["sha256"]
-    ident = B.evaluation_identity(m, reg.dataset("vectors"))
-    for var in m.variants:
-        assert B.job_is_done(cache, m, var, float_sha, ident)
-    os.remove(B.artifact_paths(cache, B.artifact_key(float_sha, m.variants[0].spec()))[0])
-    assert not B.job_is_done(cache, m, m.variants[0], float_sha, ident)
-
-
-def test_the_preview_input_image_is_the_photo_before_preprocessing():
-    from io import BytesIO
-
-    from PIL import Image
-
-    photo = np.random.default_rng(0).integers(0, 256, (20, 30, 3)).astype(np.float32)
-    pre = {"adapter": "image", "params": {"mean": [0.5, 0.4, 0.3], "std": [0.5, 0.2, 0.25], "channel_order": "BGR",
-                                          "layout": "NCHW"}}
-    x = ((photo / 255 - [0.5, 0.4, 0.3]) / [0.5, 0.2, 0.25])[..., ::-1].transpose(2, 0, 1)[None]
-    back = np.asarray(Image.open(BytesIO(B.input_png(x.astype(np.float32), pre))))
-    assert back.shape == (20, 30, 3) and np.abs(back.astype(int) - photo.astype(int)).max() <= 1
-    assert B.input_png(np.zeros((1, 64), np.float32), {"adapter": "arrays"}) is None
 
 
 def test_the_usage_snippet_on_a_model_page_runs_against_the_published_file(tmp_path, zoo, monkeypatch):

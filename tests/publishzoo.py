@@ -1,0 +1,30 @@
+"""A small synthetic zoo for the publish tests: real manifests through the real registry, real
+tiny ONNX files, invented metrics (`quantzoo.publish.synthetic`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from quantzoo.publish.synthetic import synthetic_results, write_synthetic_zoo
+
+EVIL = ('<script>window.__pwned = 1</script> <img src=x onerror="window.__pwned=2"> '
+        '[click](javascript:window.__pwned=3) **bold**')
+
+
+def synthetic(root):
+    """(registry, built models) of a five-model synthetic zoo whose descriptions carry markup."""
+    reg = write_synthetic_zoo(root / "zoo", 5, description=EVIL)
+    return reg, synthetic_results(reg, root / "work")
+
+
+def with_metric(bm, values: dict[str, float | None]):
+    """A copy of `bm` whose threshold metric takes `values[variant id]`."""
+    thr = bm.model.threshold
+    variants = []
+    for v in bm.variants:
+        comp = json.loads(json.dumps(v.comparison))
+        if v.variant.id in values:
+            comp["outputs"][thr["output"]][thr["metric"]]["mean"] = values[v.variant.id]
+        variants.append(dataclasses.replace(v, comparison=comp))
+    return dataclasses.replace(bm, variants=variants)

@@ -1,0 +1,82 @@
+"""quantzoo.catalog: the index.json contract, read with every problem reported at once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from quantzoo.catalog import CatalogIndex, FileEntry, MetricSummary, ModelEntry, Source, VariantEntry, file_name
+from quantzoo.errors import QuantzooError
+
+
+def test_an_unknown_schema_version_says_which_versions_are_supported():
+    with pytest.raises(QuantzooError) as e:
+        CatalogIndex.from_bytes(b'{"schema_version": 2, "models": []}', "http://x/index.json")
+    assert "http://x/index.json has schema_version 2, but this quantzoo" in str(e.value)
+    assert "reads schema_version 1 only" in str(e.value)
+    with pytest.raises(QuantzooError, match="has no schema_version"):
+        CatalogIndex.from_bytes(b'{"models": []}', "index.json")
+
+
+def test_a_malformed_index_reports_every_problem_with_its_key():
+    doc = {"schema_version": 1, "models": [
+        {"id": "a", "recommended": "zz", "variants": [
+            {"id": "v", "file": "files/a/v.onnx", "size": -1, "sha256": "abc", "metrics": {}},
+            {"id": "w", "file": "files/a/", "size": 3, "sha256": "a" * 64, "metrics": {"y": 1}}]},
+        {"variants": None}]}
+    with pytest.raises(QuantzooError) as e:
+        CatalogIndex.from_json(doc, "site/index.json")
+    lines = str(e.value).splitlines()
+    assert lines[0] == "site/index.json is malformed (7 problems):"
+    assert lines[1:8] == [
+        "  models[0] (a).variants[0].size: expected a byte count, found -1",
+        "  models[0] (a).variants[0].sha256: expected 64 lowercase hex digits, found 'abc'",
+        "  models[0] (a).variants[1].file: 'files/a/' does not end in a file name",
+        "  models[0] (a).variants[1].metrics: expected {output: {metric: {mean, std, n}}}, found {\"y\": 1}",
+        "  models[0] (a).recommended: 'zz' is not one of its variants (v, w)",
+        "  models[1].id: expected a non-empty string, found nothing",
+        "  models[1].variants: expected a list, found nothing",
+    ]
+
+
+def test_a_repeated_model_id_a_bad_float_and_a_document_that_is_not_an_object_are_problems():
+    v = {"id": "v", "file": "files/a/v.onnx", "size": 1, "sha256": "a" * 64}
+    doc = {"schema_version": 1, "models": [{"id": "a", "variants": [v]},
+                                           {"id": "a", "float": "files/a/f.onnx", "variants": [v]}]}
+    with pytest.raises(QuantzooError) as e:
+        CatalogIndex.from_json(doc, "index.json")
+    assert str(e.value).splitlines()[1:3] == [
+        "  models[1].id: 'a' appears twice",
+        "  models[1].float: expected an object with file, size and sha256, found a string 'files/a/f.onnx'"]
+    with pytest.raises(QuantzooError, match="expected a JSON object with 'schema_version' and 'models', found list"):
+        CatalogIndex.from_json([], "index.json")
+
+
+def test_invalid_json_is_reported_with_where_it_broke():
+    with pytest.raises(QuantzooError) as e:
+        CatalogIndex.from_bytes(b"<!DOCTYPE html><html>Not found</html>", "http://x/index.json")
+    assert "http://x/index.json is malformed: not valid JSON (Expecting value at line 1 column 1" in str(e.value)
+
+
+def test_a_file_entry_must_end_in_a_file_name():
+    with pytest.raises(QuantzooError, match="does not end in a file name"):
+        file_name("files/m/..")
+    with pytest.raises(QuantzooError, match=r"float is malformed \(1 problem\):\n  float.size: expected a byte count"):
+        FileEntry.from_json({"file": "f.onnx", "size": "3", "sha256": "a" * 64}, "float")
+
+
+def test_metrics_that_are_not_finite_numbers_read_as_unmeasured():
+    v = VariantEntry.from_json({"id": "v", "file": "v.onnx", "size": 1, "sha256": "a" * 64, "metrics": {
+        "y": {"iou": {"mean": None}, "cosine": {"mean": True}, "cer": {"mean": "0.1"}, "snr_db": {"mean": 30}}}}, "v")
+    assert [v.metric("y", m) for m in ("iou", "cosine", "cer", "snr_db", "psnr_db")] == [None, None, None, 30.0, None]
+
+
+def test_entries_write_exactly_the_contract_and_read_back_equal():
+    model = ModelEntry("m", "M", "dense", "MIT", 12, Source("a" * 64, None), FileEntry("files/m/m-float.onnx", 9, "b" * 64),
+                       "fp16", (VariantEntry("fp16", "fp16", None, "per_tensor", "files/m/m-fp16.onnx", 5, "c" * 64,
+                                             {"y": {"snr_db": MetricSummary(40.0, 1.5, 6)}}),))
+    index = CatalogIndex((model,))
+    doc = json.loads(index.to_bytes())
+    assert doc["models"][0]["variants"][0]["metrics"] == {"y": {"snr_db": {"mean": 40.0, "std": 1.5, "n": 6}}}
+    assert CatalogIndex.from_json(doc, "index.json") == index

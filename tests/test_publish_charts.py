@@ -1,0 +1,38 @@
+"""publish.charts: the size against agreement chart."""
+
+from __future__ import annotations
+
+import re
+
+from quantzoo.publish.charts import Point, size_agreement_svg
+
+
+def test_chart_labels_every_variant_and_marks_threshold_and_recommendation():
+    pts = [Point("fp16", 500, 1.0, "fp16"), Point("linear-8", 250, 0.999, "linear"),
+           Point("kmeans-4", 130, 0.993, "kmeans_lut", recommended=True), Point("kmeans-1", 40, 0.31, "kmeans_lut"),
+           Point("linear-2", 70, None, "linear")]
+    svg = size_agreement_svg(pts, float_size=1000, metric="top1_agreement", metric_label="top-1 agreement",
+                             threshold=0.99)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    for label in ("fp16", "linear-8", "★ kmeans-4", "kmeans-1", "threshold ≥ 99.00 %", "float", "1/16"):
+        assert label in texts, label
+    assert "linear-2" not in texts  # not measured: not drawn
+    assert svg.count('class="qz-point"') == 4
+    assert 'stroke-dasharray="6 4"' in svg  # the threshold line
+    assert svg == size_agreement_svg(pts, float_size=1000, metric="top1_agreement",
+                                     metric_label="top-1 agreement", threshold=0.99)
+
+
+def test_chart_labels_do_not_overlap_when_points_are_apart():
+    pts = [Point(f"v{i}", 1000 // 2 ** i, 1 - 0.1 * i, "linear") for i in range(6)]
+    svg = size_agreement_svg(pts, float_size=1000, metric="top1_agreement", metric_label="agreement")
+    boxes = []
+    for x, y, anchor, text in re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)" fill="#27272a"[^>]*>'
+                                         r"(v\d)</text>", svg):
+        x, y, w = float(x), float(y), len(text) * 6.6
+        x0 = x - w if anchor == "end" else x - w / 2 if anchor == "middle" else x
+        boxes.append((x0, y - 10, x0 + w, y + 2))
+    assert len(boxes) == 6
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])

@@ -1,0 +1,58 @@
+"""`quantzoo build`: check the command line, run the pipeline, publish the site, report."""
+
+from __future__ import annotations
+
+from ..errors import QuantzooError, UsageError
+
+
+def cli_build(args) -> int:
+    """``quantzoo build [ID ...] [--zoo DIR] [--cache DIR] [--site-dir DIR] [--jobs N] [--artifact-base-url URL]``.
+
+    Exits 1 when anything failed (the rest is still published), 2 on a wrong command line.
+    """
+    from rich.console import Console
+
+    from ..cache import Cache
+    from ..publish import publish_site
+    from ..registry import load_registry
+    from .run import run_pipeline
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, found {args.jobs}")
+    base = args.artifact_base_url
+    if base is not None and not base.lower().startswith(("https://", "http://")):
+        raise UsageError(f"--artifact-base-url must be an http(s) URL, found {base!r}")
+    reg = load_registry(args.zoo)
+    models, datasets = reg.select(args.ids)
+    if args.ids and datasets:
+        raise UsageError(f"quantzoo build takes model ids; {', '.join(d.id for d in datasets)} "
+                         f"{'is a dataset' if len(datasets) == 1 else 'are datasets'} (use quantzoo fetch for those)")
+    if not models:
+        raise QuantzooError(f"no models in {reg.root / 'models'}; add a model manifest first")
+    cache = Cache(args.cache)
+    console = Console(stderr=True, soft_wrap=True)
+    result = run_pipeline(reg, models, cache, jobs=args.jobs, console=console)
+    c = result.counts
+    console.print(f"{c.jobs} model × variant results: {c.reused} reused from the cache, "
+                  f"{c.quantized} quantized, {c.compared} compared, {c.previews} previews drawn "
+                  f"({result.seconds:.1f} s)", highlight=False)
+    if result.stage_seconds:
+        console.print("worker time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()),
+                      highlight=False)
+    if not result.built:
+        for f in result.failures:
+            console.print(f"  {f.model} {f.variant or ''} ({f.stage}): {f.error}", highlight=False)
+        raise QuantzooError(f"no model could be built, so the site at {args.site_dir} was left as it was; "
+                            "fix the failures above and run quantzoo build again")
+    with console.status("publishing the site (pages, MkDocs, files, viewer)"):
+        report = publish_site(result.built, args.site_dir, registry=reg, artifact_base_url=base,
+                              failed=result.failed_models)
+    n_var = sum(len(b.variants) for b in result.built)
+    console.print(f"site: {report.site_dir / 'index.html'}  ({len(result.built)} models, {n_var} variants, "
+                  f"{report.pages} pages, published in {report.seconds.get('total', 0):.1f} s)", highlight=False)
+    if result.failures:
+        console.print(f"[red]{len(result.failures)} failure{'s' if len(result.failures) != 1 else ''}:[/]")
+        for f in result.failures:
+            console.print(f"  {f.what} ({f.stage}): {f.error}", highlight=False, markup=False)
+        return 1
+    return 0

@@ -1,0 +1,69 @@
+"""Running jobs: the `Executor` interface and the local process pool behind it.
+
+An executor takes `plan.Job` values and hands back one `plan.JobResult` per job through
+`on_result`, in any order, in the calling thread. Both are plain frozen dataclasses, so an
+executor may run them in other processes or on other machines (ARCHITECTURE.md,
+"The pipeline"). A job whose worker dies still gets a result: a failure at stage ``worker``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol, Sequence
+
+from .plan import Job, JobResult
+
+
+class Executor(Protocol):
+    def run(self, jobs: Sequence[Job], on_result: Callable[[JobResult], None]) -> None:
+        """Run every job; call `on_result` once per job as its result arrives."""
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them (a terminal sends SIGINT to all)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LocalExecutor:
+    """`workers` spawned processes on this machine; with one worker, jobs run in this process.
+
+    >>> seen = []
+    >>> LocalExecutor(1).run([], seen.append)
+    >>> seen
+    []
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+
+    def run(self, jobs: Sequence[Job], on_result: Callable[[JobResult], None]) -> None:
+        from . import worker
+
+        if not jobs:
+            return
+        if self.workers == 1:
+            worker.reset()  # this build's manifests, not an earlier in-process build's
+            for job in jobs:
+                on_result(worker.run_job(job))
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # workers import onnxruntime fresh; no forked threads
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx,
+                                   initializer=_worker_init)
+        try:
+            futures = {pool.submit(worker.run_job, job): job for job in jobs}
+            for fut in as_completed(futures):
+                try:
+                    result = fut.result()
+                except Exception as e:  # the worker died (out of memory, killed): report, go on
+                    result = JobResult.lost(futures[fut], e)
+                on_result(result)
+        except BaseException:  # Ctrl-C: stop the workers now instead of letting them drain the queue
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)

@@ -1,0 +1,80 @@
+"""The cache key of every stored build result, one function per stage (pure).
+
+A key hashes everything that decides the stored bytes, so a rerun with nothing changed finds
+every result and a change anywhere upstream never serves an old one (ARCHITECTURE.md,
+"The pipeline"):
+
+    derived/artifacts/<key>.onnx (+ .json)   artifact_key: source sha256, variant spec, versions
+    derived/comparisons/<key>.json           comparison_key: artifact and float sha256, evaluation data
+    derived/previews/<key>[-input].png       preview_key: one model file's output map on one input
+    derived/graph-info/<key>.json            graph_info_key: facts about a float model's graph
+
+The keys of one model × variant are computed once, in `plan.JobKeys`.
+"""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..cache import key_of
+
+
+def artifact_key(source_sha256: str, spec: dict, version: str = __version__) -> str:
+    """The cache key of a quantized artifact: source bytes, variant settings, tool version and
+    the engine's own revision (so changed quantize code never serves an old artifact).
+
+    >>> artifact_key("ab" * 32, {"mode": "fp16"}) == artifact_key("ab" * 32, {"mode": "fp16"})
+    True
+    >>> artifact_key("ab" * 32, {"mode": "fp16"}) == artifact_key("ab" * 32, {"mode": "fp16"}, "9.9")
+    False
+    """
+    from ..quantize import ENGINE_REVISION
+
+    return key_of("artifact", source_sha256, spec, version, ENGINE_REVISION)
+
+
+def evaluation_identity(model, dataset) -> dict:
+    """Everything besides the two models that decides a comparison's numbers.
+
+    >>> from types import SimpleNamespace as N
+    >>> m = N(task="dense", preprocessing={"adapter": "arrays"}, labels=None, label_map=None)
+    >>> evaluation_identity(m, None)["dataset"] is None
+    True
+    """
+    ds = None
+    if dataset is not None:
+        ds = {"id": dataset.id, "source": dataset.source, "adapter": dataset.adapter,
+              "params": dataset.params or {}, "labels": dataset.labels}
+    return {"task": model.task, "preprocessing": model.preprocessing, "labels": model.labels,
+            "label_map": model.label_map, "dataset": ds}
+
+
+def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:
+    """The cache key of a comparison: artifact bytes, float bytes, evaluation data, tool version
+    and the metrics' own revision (so a changed metric definition is never served from cache).
+
+    >>> comparison_key("a" * 64, "f" * 64, {}) == comparison_key("b" * 64, "f" * 64, {})
+    False
+    """
+    from ..compare.metrics import REVISION
+
+    return key_of("comparison", artifact_sha256, float_sha256, identity, version, REVISION)
+
+
+def preview_key(model_sha256: str, float_sha256: str, identity: dict, version: str = __version__,
+                samples: list | tuple | None = None) -> str:
+    """The cache key of an output-map preview of one model file (the float one or an artifact);
+    `samples` (the manifest's, which pick the input shown) matter here and not to comparisons.
+
+    >>> preview_key("a" * 64, "a" * 64, {}) == preview_key("a" * 64, "a" * 64, {}, samples=["x.png"])
+    False
+    """
+    return key_of("preview", model_sha256, float_sha256, identity, version, list(samples or []))
+
+
+def graph_info_key(float_sha256: str, version: str = __version__) -> str:
+    """The cache key of a float model's graph facts (parameter count, operators, opset).
+
+    >>> len(graph_info_key("a" * 64))
+    64
+    """
+    return key_of("graph-info", float_sha256, version)

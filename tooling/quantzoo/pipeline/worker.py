@@ -1,0 +1,124 @@
+"""One job in a worker: make sure one model × variant has its artifact, comparison and previews
+in the cache. Runs in a worker process (or in-process with ``--jobs 1``); everything it needs
+comes in the `Job`, everything it did goes back in the `JobResult`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..cache import Cache, atomic_path, key_of, sha256_file, write_json
+from ..errors import QuantzooError
+from .plan import Failure, Job, JobResult
+from .previews import draw_previews
+from .store import artifact_paths, comparison_path, preview_path, read_artifact
+
+# per worker process: loaded registries, and the prepared evaluations of the last few models
+_REGISTRIES: dict[str, object] = {}
+_EVALUATIONS: dict[tuple, object] = {}
+_KEEP_EVALUATIONS = 4
+
+
+def reset() -> None:
+    """Forget loaded manifests and evaluations (an in-process build must see its own manifests)."""
+    _REGISTRIES.clear()
+    _EVALUATIONS.clear()
+
+
+def _registry(root: str):
+    from ..registry import load_registry
+
+    reg = _REGISTRIES.get(root)
+    if reg is None:
+        reg = _REGISTRIES[root] = load_registry(root)
+    return reg
+
+
+def _evaluation(model, job: Job, reg, cache: Cache):
+    """The prepared comparison data of a model, kept for the life of the worker process."""
+    from ..compare import prepare
+
+    key = (model.id, job.float_sha256, key_of(job.keys.identity))
+    ev = _EVALUATIONS.pop(key, None)
+    if ev is None:
+        ev = prepare(Path(job.float_path), None, model=model, registry=reg, cache=cache)
+    _EVALUATIONS[key] = ev  # most recently used last
+    while len(_EVALUATIONS) > _KEEP_EVALUATIONS:  # evaluations hold preprocessed batches: keep a few
+        _EVALUATIONS.pop(next(iter(_EVALUATIONS)))
+    return ev
+
+
+def _quantize(model, variant, job: Job, cache: Cache) -> dict:
+    from ..quantize import quantize_file
+
+    key = job.keys.artifact
+    onnx_path, meta_path = artifact_paths(cache, key)
+    with cache.lock(f"artifact-{key[:24]}"):
+        meta = read_artifact(cache, key)
+        if meta is not None:
+            return meta
+        with atomic_path(onnx_path) as tmp:
+            report = quantize_file(Path(job.float_path), tmp, mode=variant.mode, nbits=variant.nbits,
+                                   granularity=variant.granularity, block_size=variant.block_size,
+                                   group_size=variant.group_size, lut_function=variant.lut_function,
+                                   source_sha256=job.float_sha256, jobs=1)
+            sha, size = sha256_file(tmp), tmp.stat().st_size
+        meta = {"sha256": sha, "size": size, "model": model.id, "variant": variant.id, "spec": variant.spec(),
+                "source_sha256": job.float_sha256, "quantzoo": __version__,
+                "report": report.to_dict() if hasattr(report, "to_dict") else None}
+        write_json(meta_path, meta)
+    return meta
+
+
+def run_job(job: Job) -> JobResult:
+    """Bring one model × variant into the cache; failures come back in the result, never raised."""
+    did: list[str] = []
+    seconds: dict[str, float] = {}
+    stage = "load"
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(seconds.get(name, 0.0) + now - clock, 3)
+        clock = now
+
+    try:
+        reg = _registry(job.zoo)
+        model = reg.model(job.model)
+        variant = next(v for v in model.variants if v.id == job.variant)
+        cache = Cache(job.cache)
+        lap("load")
+
+        stage = "quantize"
+        meta = read_artifact(cache, job.keys.artifact)
+        if meta is None:
+            meta = _quantize(model, variant, job, cache)
+            did.append("quantize")
+        art_path = artifact_paths(cache, job.keys.artifact)[0]
+        lap("quantize")
+
+        stage = "compare"
+        cpath = comparison_path(cache, job.keys.comparison(meta["sha256"]))
+        ev = None
+        if not cpath.is_file():
+            ev = _evaluation(model, job, reg, cache)
+            write_json(cpath, ev.compare(art_path).to_dict())
+            did.append("compare")
+        lap("compare")
+
+        if job.previews:
+            stage = "preview"
+            if not (preview_path(cache, job.keys.preview(meta["sha256"])).is_file()
+                    and preview_path(cache, job.keys.float_preview).is_file()):
+                ev = ev or _evaluation(model, job, reg, cache)
+                draw_previews(model, ev, job.keys, art_path, meta["sha256"], cache)
+                did.append("preview")
+            lap("preview")
+    except QuantzooError as e:
+        return JobResult(job.model, job.variant, tuple(did), Failure(job.model, job.variant, stage, str(e)), seconds)
+    except Exception as e:  # a bug or an unexpected library error: report it, keep building the rest
+        return JobResult(job.model, job.variant, tuple(did),
+                         Failure(job.model, job.variant, stage, f"{type(e).__name__}: {e}"), seconds)
+    return JobResult(job.model, job.variant, tuple(did), None, seconds)

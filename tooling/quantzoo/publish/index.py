@@ -1,0 +1,43 @@
+"""index.json, the catalog contract read by `quantzoo pull`: built models in, `catalog` entries out."""
+
+from __future__ import annotations
+
+from ..catalog import CatalogIndex, FileEntry, MetricSummary, ModelEntry, Source, VariantEntry, index_json_bytes
+from .data import (BuiltModel, finite, float_file_name, public_file, recommend, source_sha256, source_url,
+                   variant_file_name)
+
+__all__ = ["catalog_index", "index_document", "index_entry", "index_json_bytes"]
+
+
+def _metrics(comparison: dict) -> dict[str, dict[str, MetricSummary]]:
+    """A comparison's {output: {metric: {mean, std, n}}} with non-finite numbers as None."""
+    return {output: {m: MetricSummary(finite(v.get("mean")), finite(v.get("std")),
+                                      int(v["n"]) if v.get("n") is not None else None)
+                     for m, v in metrics.items() if isinstance(v, dict)}
+            for output, metrics in (comparison.get("outputs") or {}).items()}
+
+
+def index_entry(bm: BuiltModel, artifact_base_url: str | None = None) -> ModelEntry:
+    """One model's entry in index.json."""
+    m = bm.model
+    rec = recommend(bm)
+    return ModelEntry(
+        id=m.id, name=m.name, task=m.task, license=m.license.get("spdx"), parameters=bm.info.get("parameters"),
+        source=Source(sha256=source_sha256(m), url=source_url(m)),
+        float=FileEntry(public_file(m.id, float_file_name(m.id), artifact_base_url), bm.float_size, bm.float_sha256),
+        recommended=rec.variant.id if rec else None,
+        variants=tuple(
+            VariantEntry(id=v.variant.id, mode=v.variant.mode, nbits=v.variant.nbits, granularity=v.variant.granularity,
+                         file=public_file(m.id, variant_file_name(m.id, v.variant.id), artifact_base_url),
+                         size=v.size, sha256=v.sha256, metrics=_metrics(v.comparison))
+            for v in bm.variants))
+
+
+def catalog_index(models: list[BuiltModel], artifact_base_url: str | None = None) -> CatalogIndex:
+    """The whole index; models sorted by id so the bytes never depend on run order."""
+    return CatalogIndex(tuple(index_entry(bm, artifact_base_url) for bm in sorted(models, key=lambda b: b.model.id)))
+
+
+def index_document(models: list[BuiltModel], artifact_base_url: str | None = None) -> dict:
+    """The index.json document as JSON data (`index_json_bytes` gives its exact bytes)."""
+    return catalog_index(models, artifact_base_url).to_json()
