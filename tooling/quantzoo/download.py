@@ -5,7 +5,9 @@ The partial download lives next to its destination as ``<dest>.part`` with a sma
 retry asks for the rest with ``Range: bytes=N-`` and ``If-Range``; a server that answers 200
 instead of 206 is sending the whole file again, so the partial is dropped and the transfer
 restarts from zero. A ``Content-Range`` that does not start at N is an error, never a silent
-splice. Nothing reaches `dest` until the sha256 (and size, when known) match.
+splice. Nothing reaches `dest` until the sha256 (and size, when known) match (`cache.commit_file`).
+`get_bytes` reads a small document (an index.json) with the same retry policy. This module is
+the only HTTP code in quantzoo; see ARCHITECTURE.md, "Downloads".
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from .cache import commit_file
 from .errors import ChecksumError, FetchError
+from .progress import transfer_reporter
 
 CHUNK = 1 << 16
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -67,30 +70,6 @@ def _wants_text(url: str) -> bool:
     return url.lower().split("?")[0].endswith((".html", ".htm", ".txt", ".md", ".json", ".yaml", ".yml"))
 
 
-def _progress_reporter(label: str, enabled: bool) -> Callable[[int, int | None], None]:
-    if not enabled:
-        return lambda done, total: None
-    last = [0.0]
-
-    def report(done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.25 and (total is None or done < total):
-            return
-        last[0] = now
-        if total:
-            width = 30
-            filled = int(width * done / total)
-            sys.stderr.write(f"\r  {label} [{'#' * filled}{'.' * (width - filled)}] "
-                             f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
-        else:
-            sys.stderr.write(f"\r  {label} {done / 1e6:.1f} MB")
-        if total is not None and done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return report
-
-
 def _read_meta(meta: Path) -> dict:
     try:
         return json.loads(meta.read_text())
@@ -128,14 +107,61 @@ def download(url: str, dest: str | os.PathLike, sha256: str, size: int | None = 
     raise FetchError(f"every location failed for {dest.name}:\n" + "\n".join(f"  - {e}" for e in errors))
 
 
+def get_bytes(url: str, *, timeout: float = 30.0, retries: int = 2, what: str = "file",
+              hint: str = "Check the URL and your connection.", backoff: float = 0.5,
+              accept: str = "*/*") -> bytes:
+    """The body of a small document at `url` (an index.json), read whole into memory.
+
+    Connection errors, timeouts and 408/429/5xx are retried `retries` times with exponential
+    backoff, like `download`; other 4xx are not. Failures raise FetchError naming `what`, the URL
+    and the status, followed by `hint` (the next step).
+
+    >>> get_bytes("http://127.0.0.1:9/index.json", what="index.json", retries=0, timeout=2,
+    ...           hint="Is the catalog URL right?")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    quantzoo.errors.FetchError: cannot reach http://127.0.0.1:9/index.json: ConnectionError: ... (after 1 attempts). Is the catalog URL right?
+    """
+    import requests
+
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            r = requests.get(url, timeout=timeout, headers={"Accept": accept})
+        except (requests.ConnectionError, requests.Timeout) as e:
+            last = f"cannot reach {url}: {e.__class__.__name__}: {e}"
+            continue
+        except requests.RequestException as e:
+            raise FetchError(f"cannot read {url}: {e}. {hint}") from None
+        if r.status_code in RETRY_STATUS:
+            last = f"HTTP {r.status_code} {r.reason} from {url}"
+            continue
+        if r.status_code == 404:
+            raise FetchError(f"no {what} at {url} (HTTP 404). {hint}")
+        if r.status_code >= 400:
+            raise FetchError(f"HTTP {r.status_code} {r.reason} from {url}: the {what} could not be read. {hint}")
+        return r.content
+    raise FetchError(f"{last} (after {retries + 1} attempts). {hint}")
+
+
 def _download_one(http, url: str, dest: Path, sha256: str, size: int | None, *, retries: int, timeout: float,
                   backoff: float, progress: bool) -> Path:
+    state = Transfer(url=url, total=size)
+    report = transfer_reporter(dest.name[:16] if len(dest.name) < 40 else dest.name[:12] + "…", progress)
+    try:
+        return _transfer(http, url, dest, sha256, size, state, report, retries=retries, timeout=timeout,
+                         backoff=backoff)
+    finally:
+        report.close()
+
+
+def _transfer(http, url: str, dest: Path, sha256: str, size: int | None, state: Transfer, report, *,
+              retries: int, timeout: float, backoff: float) -> Path:
     import requests
 
     part = dest.with_name(dest.name + ".part")
     meta = dest.with_name(dest.name + ".part.json")
-    state = Transfer(url=url, total=size)
-    report = _progress_reporter(dest.name[:16] if len(dest.name) < 40 else dest.name[:12] + "…", progress)
     last_error = ""
     while True:
         state.attempts += 1
@@ -226,19 +252,11 @@ def _download_one(http, url: str, dest: Path, sha256: str, size: int | None, *, 
         except requests.RequestException as e:
             raise FetchError(f"cannot download {url}: {e}") from None
 
-    got = digest.hexdigest()
-    got_size = part.stat().st_size
-    if got != sha256 or (size is not None and got_size != size):
-        _drop(part, meta)
-        raise ChecksumError(
-            f"{url} does not match the known hash: expected sha256 {sha256}"
-            f"{f' ({size} bytes)' if size is not None else ''} but got {got} ({got_size} bytes). "
-            "Deleted the download for safety; if the file changed upstream on purpose, update the manifest.")
-    os.chmod(part, 0o644)
-    os.replace(part, dest)
-    with contextlib.suppress(FileNotFoundError):
-        meta.unlink()
-    return dest
+    try:
+        return commit_file(part, dest, sha256, size, url, got=digest.hexdigest(),
+                           next_step="If the file changed upstream on purpose, update the manifest.")
+    finally:
+        _drop(meta)  # kept or deleted, the download is over
 
 
 class _Retry(Exception):

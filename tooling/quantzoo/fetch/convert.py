@@ -27,7 +27,8 @@ recorded in the model's ``metadata_props`` and in a sidecar JSON, and a differen
 The result lands under ``derived/convert/<key>.onnx`` (+ ``<key>.json``), keyed by the weights'
 sha256, the architecture spec, the export settings and the torch/onnx/quantzoo versions
 (`conversion_key`), so `quantzoo fetch` converts once and is a pure cache hit afterwards.
-torch is imported only when a conversion actually runs.
+torch is imported only when a conversion actually runs. Fetching the weights and the
+architecture and writing the result is the `pytorch` source kind (`quantzoo.fetch.kinds`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
-from .cache import Cache, atomic_write_bytes, key_of, sha256_bytes, write_json
-from .errors import QuantzooError
+
+from ..cache import Cache, key_of, sha256_bytes
+from ..errors import QuantzooError
 
 # Bump when the conversion itself changes in a way that changes its output bytes.
 CONVERTER_VERSION = 1
@@ -66,7 +68,7 @@ def versions() -> dict:
     >>> sorted(versions())
     ['converter', 'onnx', 'quantzoo', 'torch']
     """
-    from . import __version__
+    from .. import __version__
 
     out = {"quantzoo": __version__, "converter": CONVERTER_VERSION}
     for dist in ("torch", "onnx"):
@@ -157,7 +159,7 @@ def mismatch_message(m: dict[str, list], weights: str, builder: str) -> str:
 
 # --- I/O edges ------------------------------------------------------------------------------
 
-def _require_torch():
+def require_torch():
     try:
         import torch
     except ImportError:
@@ -243,7 +245,7 @@ def load_builder(arch: dict, root: Path | None):
 
 def load_state_dict(path: Path, where: str) -> dict:
     """A state dict of tensors, read safely (``weights_only=True``: no code runs)."""
-    torch = _require_torch()
+    torch = require_torch()
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError … for bad files
@@ -281,7 +283,7 @@ def build_model(arch: dict, root: Path | None, state: dict, where: str):
 def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str],
                 output_names: list[str]) -> bytes:
     """torch.onnx (TorchScript exporter) at `opset`, axis 0 of every input and output dynamic."""
-    torch = _require_torch()
+    torch = require_torch()
     example = torch.zeros(*input_shape, dtype=torch.float32)
     dyn = {n: {0: "N"} for n in [*input_names, *output_names]}
     f = io.BytesIO()
@@ -304,7 +306,7 @@ def check_against_torch(model, onnx_bytes: bytes, input_shape: list[int], input_
     import numpy as np
     import onnxruntime as ort
 
-    torch = _require_torch()
+    torch = require_torch()
     g = torch.Generator().manual_seed(CHECK_SEED)
     x = torch.randn(CHECK_BATCH, *input_shape[1:], generator=g, dtype=torch.float32)
     with torch.no_grad():
@@ -352,7 +354,7 @@ def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str
     input_names = list(source.get("input_names") or ["input"])
     output_names = list(source.get("output_names") or ["output"])
     shape = [int(d) for d in source["input_shape"]]
-    torch = _require_torch()
+    torch = require_torch()
     torch.manual_seed(CHECK_SEED)
     state = load_state_dict(weights_path, where)
     model = build_model(arch, arch_root, state, where)
@@ -386,37 +388,6 @@ def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str
     onnx_bytes = _with_metadata(raw, props)
     report["onnx"] = {"sha256": sha256_bytes(onnx_bytes), "size": len(onnx_bytes)}
     return onnx_bytes, report
-
-
-def convert_source(source: dict, cache: Cache | None = None, base_dir: Path | None = None) -> Path:
-    """The ONNX file of a `pytorch` source: fetched, converted and checked once, then cached.
-
-    >>> from quantzoo.registry import load_registry
-    >>> m = load_registry("zoo").model("efficientnet-lite0")  # doctest: +SKIP
-    >>> convert_source(m.source).suffix  # doctest: +SKIP
-    '.onnx'
-    """
-    from .fetch import describe, fetch_source
-
-    cache = cache if isinstance(cache, Cache) else Cache(cache)
-    if versions()["torch"] is None:
-        _require_torch()
-    dest = converted_path(source, cache)
-    if is_converted(source, cache):
-        return dest
-    weights_path = fetch_source(source["weights"], cache, base_dir=base_dir)
-    arch = source["architecture"]
-    arch_root = fetch_source(arch["source"], cache, base_dir=base_dir) if arch.get("source") else None
-    if arch_root is not None and not arch_root.is_dir():
-        raise ConversionError(f"architecture.source must be a folder (a glob member such as 'pkg/**'), "
-                              f"but {describe(arch['source'])} is one file")
-    with cache.lock(f"convert-{dest.stem}"):
-        if is_converted(source, cache):
-            return dest
-        onnx_bytes, report = convert(source, weights_path, arch_root, describe(source["weights"]))
-        write_json(sidecar_path(dest), report)
-        atomic_write_bytes(dest, onnx_bytes)  # last: its presence marks the conversion done
-    return dest
 
 
 def conversion_report(source: dict, cache: Cache | None = None) -> dict | None:
