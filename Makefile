@@ -31,7 +31,7 @@ site: install
 	@echo "site built: $(CURDIR)/site/index.html  (make serve to browse it)"
 
 test: install browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q
 
 bench: install
 	$(PY) -m pip install -q -e '.[bench]'

@@ -12,6 +12,8 @@ quantzoo stays cheap.
 
 from __future__ import annotations
 
+from .lazy import lazy_exports
+
 __version__ = "0.1.0"
 
 from .errors import ChecksumError, FetchError, ManifestError, QuantzooError, UsageError
@@ -32,9 +34,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'quantzoo' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

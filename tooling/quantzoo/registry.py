@@ -17,116 +17,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .compare.datasets import DATASET_ADAPTERS
+from .compare.metrics import METRICS
+from .compare.preprocess import PREPROCESSORS
+from .compare.tasks import TASKS
 from .errors import ManifestError, QuantzooError
+from .fetch.kinds import ARCHITECTURE_FIELDS, SOURCE_KINDS
+from .quantize.variants import DEFAULT_VARIANTS, Variant, parse_variant
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
-TASKS = ("classification", "text-detection", "text-recognition", "dense", "embedding")
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool", "string")
-METRICS = ("top1_agreement", "top5_agreement", "accuracy_float", "accuracy_quantized", "snr_db", "psnr_db",
-           "cosine", "max_abs_error", "iou", "string_agreement", "cer", "cer_labels")
-
-# --- variants -------------------------------------------------------------------------------
-
-# variant id prefix -> quantize mode
-VARIANT_MODES = {
-    "linear": "linear",
-    "linear-sym": "linear_symmetric",
-    "lut": "linear_lut",
-    "kmeans": "kmeans_lut",
-    "unique": "unique_lut",
-    "custom": "custom_lut",
-}
-MODE_DEFAULT_GRANULARITY = {
-    "linear": "per_channel",
-    "linear_symmetric": "per_channel",
-    "linear_lut": "per_tensor",
-    "kmeans_lut": "per_tensor",
-    "unique_lut": "per_tensor",
-    "custom_lut": "per_tensor",
-    "fp16": "per_tensor",
-}
-DEFAULT_VARIANTS = ("fp16", "linear-8", "linear-6", "linear-4", "linear-3", "linear-2",
-                    "kmeans-8", "kmeans-6", "kmeans-4", "kmeans-3", "kmeans-2", "kmeans-1")
-_VARIANT_RE = re.compile(r"^(linear-sym|linear|lut|kmeans|unique|custom)-([1-8])$")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One compressed build of a model: a quantize configuration with a stable id."""
-
-    id: str
-    mode: str
-    nbits: int | None
-    granularity: str
-    block_size: int | None = None
-    group_size: int | None = None
-    lut_function: str | None = None
-
-    def spec(self) -> dict:
-        """The quantize configuration as plain data (what keys the artifact cache)."""
-        return {k: v for k, v in self.__dict__.items() if k != "id"}
-
-
-def parse_variant(entry: str | dict) -> Variant:
-    """A variant from its id (``"kmeans-4"``) or a mapping with ``id`` and overrides.
-
-    >>> parse_variant("kmeans-4")
-    Variant(id='kmeans-4', mode='kmeans_lut', nbits=4, granularity='per_tensor', block_size=None, group_size=None, lut_function=None)
-    >>> parse_variant({"id": "linear-4", "granularity": "per_block", "block_size": 32}).block_size
-    32
-    """
-    overrides: dict = {}
-    if isinstance(entry, dict):
-        overrides = {k: v for k, v in entry.items() if k != "id"}
-        vid = entry.get("id")
-    else:
-        vid = entry
-    if not isinstance(vid, str):
-        raise ValueError(f"a variant needs an id string, found {vid!r}")
-    if vid == "fp16":
-        mode, nbits = "fp16", None
-    else:
-        m = _VARIANT_RE.match(vid)
-        if not m:
-            raise ValueError(
-                f"unknown variant id {vid!r}; expected fp16 or <mode>-<1..8> with mode one of "
-                + ", ".join(VARIANT_MODES))
-        mode, nbits = VARIANT_MODES[m.group(1)], int(m.group(2))
-    unknown = set(overrides) - {"granularity", "block_size", "group_size", "lut_function"}
-    if unknown:
-        raise ValueError(f"variant {vid!r} has unknown keys {sorted(unknown)}")
-    if mode == "custom_lut" and not overrides.get("lut_function"):
-        raise ValueError(f"variant {vid!r} needs lut_function: 'module:function'")
-    return Variant(
-        id=vid, mode=mode, nbits=nbits,
-        granularity=overrides.get("granularity", MODE_DEFAULT_GRANULARITY[mode]),
-        block_size=overrides.get("block_size"), group_size=overrides.get("group_size"),
-        lut_function=overrides.get("lut_function"),
-    )
-
 
 # --- the schema as data ---------------------------------------------------------------------
 # A field spec: (type checker name, required). Types: str, int, num, list, map, sha, id, any,
-# or a tuple of allowed literal values.
+# task and metric (the names of compare's Task and Metric records), or a tuple of allowed
+# literal values.
 
-SOURCE_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
-    "pypi": {"package": ("str", True), "version": ("str", True), "member": ("str", True),
-             "dist": (("wheel", "sdist"), False), "sha256": ("sha", True), "size": ("int", True),
-             "url": ("str", False)},
-    "url": {"url": ("str", True), "mirrors": ("strlist", False), "sha256": ("sha", True),
-            "size": ("int", False), "member": ("str", False), "archive": (("zip", "tar.gz"), False)},
-    "file": {"path": ("str", True), "sha256": ("sha", True), "size": ("int", False)},
-    "pytorch": {"weights": ("source", True), "architecture": ("architecture", True), "input_shape": ("list", True),
-                "opset": ("int", False), "input_names": ("strlist", False), "output_names": ("strlist", False)},
-    # a folder assembled from files of several sources; sha256 is its tree hash (cache.tree_sha256)
-    "bundle": {"parts": ("parts", True), "sha256": ("sha", True), "size": ("int", False)},
-}
-
-# a pytorch source's architecture: the code that builds the network the weights belong to
-ARCHITECTURE_FIELDS = {"builder": ("str", True), "args": ("list", False), "kwargs": ("map", False),
-                       "source": ("source", False), "package": ("str", False), "version": ("str", False)}
+# a source's fields per kind, and a pytorch source's architecture: from the SourceKind records
+SOURCE_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {k.name: k.fields for k in SOURCE_KINDS.values()}
 
 TENSOR_FIELDS = {"name": ("str", True), "dtype": (DTYPES, True), "shape": ("list", True),
                  "meaning": ("str", False)}
@@ -134,7 +44,7 @@ TENSOR_FIELDS = {"name": ("str", True), "dtype": (DTYPES, True), "shape": ("list
 MODEL_SCHEMA = {
     "id": ("id", True),
     "name": ("str", True),
-    "task": (TASKS, True),
+    "task": ("task", True),
     "description": ("str", True),
     "license": ("license", True),
     "authors": ("strlist", True),
@@ -353,13 +263,10 @@ class _Checker:
     def _adapter(self, v, k):
         self.mapping(v, {"adapter": ("str", True), "params": ("map", False)}, k)
         if isinstance(v, dict):
-            self.named(v.get("adapter"), "PREPROCESSORS", f"{k}.adapter")
+            self.named(v.get("adapter"), PREPROCESSORS, f"{k}.adapter")
 
-    def named(self, name, table: str, k: str) -> None:
-        """Check an adapter name against its table in quantzoo.compare.adapters."""
-        from .compare import adapters
-
-        known = getattr(adapters, table)
+    def named(self, name, known: dict, k: str) -> None:
+        """Check an adapter name against its records (compare's PREPROCESSORS or DATASET_ADAPTERS)."""
         if isinstance(name, str) and name not in known:
             self.bad(k, f"unknown adapter {name!r}; expected one of {', '.join(sorted(known))}")
 
@@ -396,8 +303,14 @@ class _Checker:
                 self.bad(f"{k}[{i}]", f"duplicate variant id {var.id!r}")
             seen.add(var.id)
 
+    def _task(self, v, k):
+        self.value(v, tuple(TASKS), k)  # the Task records of quantzoo.compare.tasks
+
+    def _metric(self, v, k):
+        self.value(v, tuple(METRICS), k)  # the Metric records of quantzoo.compare.metrics
+
     def _threshold(self, v, k):
-        self.mapping(v, {"output": ("str", True), "metric": (METRICS, True), "min": ("num", False),
+        self.mapping(v, {"output": ("str", True), "metric": ("metric", True), "min": ("num", False),
                          "max": ("num", False)}, k)
         if isinstance(v, dict) and ("min" in v) == ("max" in v):
             self.bad(k, "give exactly one of 'min' (higher is better) or 'max' (lower is better)")
@@ -441,7 +354,7 @@ def load_registry(root: str | os.PathLike | None = None) -> Registry:
         if doc is not None or not c.problems:
             c.mapping(doc, DATASET_SCHEMA)
             if isinstance(doc, dict):
-                c.named(doc.get("adapter"), "DATASET_ADAPTERS", "adapter")
+                c.named(doc.get("adapter"), DATASET_ADAPTERS, "adapter")
             if isinstance(doc, dict) and doc.get("id") and doc["id"] != file.stem:
                 c.bad("id", f"must match the file name {file.stem!r}, found {doc['id']!r}")
         problems += c.problems
