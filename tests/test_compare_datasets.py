@@ -116,3 +116,11 @@ def test_a_font_that_is_not_a_font_is_a_clear_error(tmp_path):
     bad = _write(tmp_path, "x.ttf", b"nope")
     with pytest.raises(QuantzooError, match="cannot load the font"):
         D.rendered_text_lines(bad, {}, [])
+
+
+def test_only_views_of_photos_are_clustered_by_their_photo():
+    from quantzoo.compare.datasets import DATASET_ADAPTERS
+
+    cluster = DATASET_ADAPTERS["augmented-images"].cluster
+    assert cluster("coffee.png#crop0.8-top-left+flip") == cluster("coffee.png") == "coffee.png"
+    assert [n for n, a in DATASET_ADAPTERS.items() if a.cluster is not None] == ["augmented-images"]

@@ -79,7 +79,8 @@ def test_all_zero_outputs_agree_and_a_zero_reference_against_noise_scores_the_ne
     z = np.zeros(4)
     assert M.snr_db(z, z) == M.SNR_CEILING_DB
     assert M.snr_db(z, np.ones(4)) == -M.SNR_CEILING_DB
-    assert M.cosine(z, z) == 1.0 and M.cosine(z, np.ones(4)) == 0.0
+    # cosine is undefined when either output is all zero: None, and the summary leaves it out
+    assert M.cosine(z, z) is None and M.cosine(z, np.ones(4)) is None and M.cosine(np.ones(4), z) is None
 
 
 def test_cosine_and_max_abs_error():
@@ -116,12 +117,54 @@ def test_top5_agreement_asks_whether_the_float_answer_is_in_the_quantized_top_fi
 
 
 def test_accuracy_leaves_out_unlabelled_samples():
-    assert M.accuracy(np.array([1, 1, 0, 2]), [1, None, 1, 2]) == [1.0, 0.0, 1.0]
+    assert M.accuracy(np.array([1, 1, 0, 2]), [1, None, 1, 2]) == [1.0, None, 0.0, 1.0]
 
 
-def test_summary_gives_the_standard_deviation_not_the_variance():
-    s = M.summarize([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])
-    assert s == {"mean": 5.0, "std": 2.0, "n": 8}
+def test_snr_and_psnr_are_pooled_records_and_every_output_kind_reports_snr():
+    assert METRICS["snr_db"].pool is not None and METRICS["psnr_db"].pool is not None
+    assert set(METRICS["snr_db"].kinds) == {"classification", "dense", "detection", "ctc"}
+    assert METRICS["cosine"].pool is None
+
+
+def _maps():
+    """The issue's ppocr-v4-det case: 14 photos with text, 12 whose probability map is all zero,
+    and an fp16-like error (relative 1e-3 on the real maps; ~1e-7 where the float map is zero)."""
+    rng = np.random.default_rng(7)
+    real = rng.random((14, 32, 32))
+    ref = np.concatenate([real, np.zeros((12, 32, 32))])
+    test = ref * (1 + 1e-3 * rng.standard_normal(ref.shape))
+    test[14:] = 1e-7 * rng.random((12, 32, 32))
+    return ref, test
+
+
+def test_pooled_snr_is_not_dragged_down_by_all_zero_maps_as_the_per_sample_mean_was():
+    from quantzoo.compare.kinds import compare_dense
+    from quantzoo.compare.summary import summarize
+
+    ref, test = _maps()
+    per_sample = [M.snr_db(r, t) for r, t in zip(ref, test)]
+    # the defect: each all-zero map scores −138.5 dB, and the per-photo mean drags a lossless variant down
+    assert per_sample[14:] == [-M.SNR_CEILING_DB] * 12 and np.mean(per_sample) < 0
+    out = compare_dense(ref, test, {})
+    snr = summarize("snr_db", out["snr_db"])
+    by_hand = 10 * math.log10((ref ** 2).sum() / ((ref - test) ** 2).sum())
+    assert snr["mean"] == pytest.approx(by_hand, abs=1e-4) and 59 < snr["mean"] < 61
+    assert snr["n"] == 26 and snr["std"] is None and "excluded" not in snr
+    assert snr["ci95"][0] <= snr["mean"] <= snr["ci95"][1] and snr["ci95"][1] - snr["ci95"][0] < 1
+    psnr = summarize("psnr_db", out["psnr_db"])
+    peak = (ref ** 2).max()
+    assert psnr["mean"] == pytest.approx(10 * math.log10(peak / ((ref - test) ** 2).mean()), abs=1e-4)
+    # cosine: the 12 zero maps are undefined, counted, and left out
+    cos = summarize("cosine", out["cosine"])
+    assert cos["n"] == 14 and cos["excluded"] == 12 and cos["mean"] > 0.999
+
+
+def test_pooled_snr_of_identical_outputs_stays_at_the_float32_ceiling():
+    ref, _ = _maps()
+    rows = [M.dense_components(r, r) for r in ref]
+    assert M.pooled_snr_db(np.array(rows)) == M.SNR_CEILING_DB == M.pooled_psnr_db(np.array(rows))
+    zero = [M.dense_components(np.zeros(3), np.zeros(3))] * 2
+    assert M.pooled_snr_db(np.array(zero)) == M.SNR_CEILING_DB
 
 
 def test_ctc_greedy_merges_repeats_and_drops_blanks_but_keeps_a_doubled_letter_split_by_a_blank():

@@ -26,12 +26,12 @@ import numpy as np
 from ..cache import Cache, key_of, sha256_file
 from ..errors import QuantzooError
 from .batches import Prepared, load_prepared, preprocess_source, save_prepared
-from .datasets import Sample
-from .kinds import KINDS, compare_batch
-from .metrics import summarize
+from .datasets import DATASET_ADAPTERS, Sample
+from .kinds import KINDS, REDUCE_REVISION, compare_batch
 from .preprocess import PREPROCESSORS, InputSpec, default_preprocessing
 from .result import Comparison
 from .sources import find_source, model_labels, need_registry
+from .summary import summarize
 from .tasks import output_kind
 
 DEFAULT_BATCH_SIZE = 32
@@ -91,6 +91,7 @@ class Evaluation:
     batch_size: int
     cache_hit: bool
     timings: dict
+    clusters: list[str] | None = None  # each sample's photo, when samples are views of photos
 
     @property
     def n(self) -> int:
@@ -117,8 +118,9 @@ class Evaluation:
         return self.prepared.reference
 
     def run(self, sess, progress: Progress | None = None, label: str = "quantized") -> list[list[np.ndarray]]:
-        """Run `sess` on every batch; return reduced outputs per output, per batch."""
-        return _run(sess, self.batches, self.output_names, self.kinds, self.contexts, progress, label)
+        """Run `sess` on every batch; return reduced outputs per output, per batch (each reduced
+        beside the float model's reduced batch)."""
+        return _run(sess, self.batches, self.output_names, self.kinds, self.contexts, progress, label, self.reference)
 
     def compare(self, quantized_model: str | os.PathLike, *, progress: Progress | None = None) -> Comparison:
         """Run `quantized_model` on the prepared batches and measure it against the float outputs."""
@@ -136,7 +138,7 @@ class Evaluation:
         t2 = time.perf_counter()
         metrics: dict[str, dict[str, dict]] = {}
         for j, name in enumerate(self.output_names):
-            per: dict[str, list[float]] = {}
+            per: dict[str, list] = {}
             ctx = dict(self.contexts[j])
             start = 0
             for ref_b, q_b in zip(self.reference[j], outs[j]):
@@ -146,7 +148,7 @@ class Evaluation:
                 for m, vals in compare_batch(self.kinds[j], ref_b, q_b, ctx).items():
                     per.setdefault(m, []).extend(vals)
                 start += n_b
-            metrics[name] = {m: summarize(v) for m, v in per.items()}
+            metrics[name] = {m: summarize(m, v, self.clusters) for m, v in per.items()}
         t3 = time.perf_counter()
         qinfo = _model_info(qpath)
         sizes = {"original_bytes": self.original_info["bytes"], "quantized_bytes": qinfo["bytes"],
@@ -160,14 +162,15 @@ class Evaluation:
                           original=self.original_info, quantized=qinfo, timings=timings)
 
 
-def _run(sess, batches, names, kinds, contexts, progress, label) -> list[list[np.ndarray]]:
+def _run(sess, batches, names, kinds, contexts, progress, label, reference=None) -> list[list[np.ndarray]]:
     outs: list[list[np.ndarray]] = [[] for _ in names]
     total = sum(len(next(iter(b.values()))) for b in batches)
     done = 0
-    for b in batches:
+    for i, b in enumerate(batches):
         ys = sess.run(names, b)
         for j, y in enumerate(ys):
-            outs[j].append(KINDS[kinds[j]].reduce(np.asarray(y), contexts[j]))
+            ctx = contexts[j] if reference is None else {**contexts[j], "reference": reference[j][i]}
+            outs[j].append(KINDS[kinds[j]].reduce(np.asarray(y), ctx))
         done += len(next(iter(b.values())))
         if progress:
             progress(label, done, total)
@@ -196,7 +199,7 @@ def _as_cache(cache) -> Cache | None:
 
 def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *, task: str | None = None,
             batch_size: int | None = None, model: Any = None, registry: Any = None, cache: Any = None,
-            limit: int | None = None, progress: Progress | None = None) -> Evaluation:
+            limit: int | None = None, progress: Progress | None = None, part: str = "evaluation") -> Evaluation:
     """Preprocess `sample_data` for `full_precision_model` and get its outputs (cached).
 
     `sample_data`: a dataset id, a folder (or file) path, a list of ``{input name: array}``
@@ -205,12 +208,15 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     `Cache`, a folder, None (the default cache) or False (no cache). The cache entry
     (``derived/float-outputs/<key>.npz``) holds the preprocessed batches, the sample keys and
     labels and the float outputs, keyed by the model's sha256, the data's identity (dataset
-    manifest or folder hash), the preprocessing, task, batch size and tool versions; on a hit
-    no sample is read, preprocessed or run through the float model again.
+    manifest or folder hash), the preprocessing, task, batch size, tool versions and
+    `kinds.REDUCE_REVISION`; on a hit
+    no sample is read, preprocessed or run through the float model again. `part`: which part of a
+    registry dataset to use, ``"evaluation"`` (what published figures use) or ``"calibration"``
+    (for choices made from data; `split`).
 
     >>> ev = prepare("ppocr-det.onnx", model="ppocr-v4-det", registry=load_registry("zoo"))  # doctest: +SKIP
     >>> ev.compare("ppocr-det-linear-4.onnx").metrics["sigmoid_0.tmp_0"]["iou"]  # doctest: +SKIP
-    {'mean': 0.97, 'std': 0.02, 'n': 20}
+    {'mean': 0.97, 'std': 0.02, 'n': 20, 'ci95': [0.95, 0.98]}
     """
     t_start = time.perf_counter()
     path = Path(full_precision_model)
@@ -233,7 +239,7 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
 
     # where the samples come from (nothing is read yet)
     source = find_source(sample_data, model=model, registry=registry, folder_adapter=PREPROCESSORS[adapter].read,
-                         cache=fetch_cache, limit=limit)
+                         cache=fetch_cache, limit=limit, part=part)
     if isinstance(sample_data, list):
         adapter, params = "arrays", {}
 
@@ -245,7 +251,7 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     input_names = [s.name for s in specs]
     info = _model_info(path)
     key = key_of("float-outputs", info["sha256"], source.identity, {"adapter": adapter, "params": params},
-                 task, kinds, bs, _versions())
+                 task, kinds, bs, _versions(), REDUCE_REVISION)
 
     computed: list[bool] = []
 
@@ -283,9 +289,12 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
             ctx.update(KINDS[k].context(class_names, prepared.labels, label_map))
         contexts.append(ctx)
     timings = {"prepare_s": round(t_ref - t_start, 4), "float_cached": hit}
+    reader = DATASET_ADAPTERS.get(str(source.identity.get("adapter")))
+    cluster = reader.cluster if reader is not None else None
     return Evaluation(original=path, original_info=info, model_id=model.id if model is not None else None,
                       task=task, describe=source.describe, prepared=prepared, output_names=names, kinds=kinds,
-                      contexts=contexts, signature=_signature(sess), batch_size=bs, cache_hit=hit, timings=timings)
+                      contexts=contexts, signature=_signature(sess), batch_size=bs, cache_hit=hit, timings=timings,
+                      clusters=[cluster(k) for k in prepared.keys] if cluster is not None else None)
 
 
 def compare_models(full_precision_model: str | os.PathLike, quantized_model: str | os.PathLike,
@@ -306,7 +315,7 @@ def compare_models(full_precision_model: str | os.PathLike, quantized_model: str
     >>> import tempfile, pathlib; d = pathlib.Path(tempfile.mkdtemp()); onnx.save(helper.make_model(g), d / "m.onnx")
     >>> c = compare_models(d / "m.onnx", d / "m.onnx", [{"x": np.arange(4, dtype=np.float32)}], cache=False)
     >>> c.metrics["y"]["top1_agreement"]
-    {'mean': 1.0, 'std': 0.0, 'n': 1}
+    {'mean': 1.0, 'std': 0.0, 'n': 1, 'ci95': [0.2065493, 1.0]}
     """
     ev = prepare(full_precision_model, sample_data, task=task, batch_size=batch_size, model=model,
                  registry=registry, cache=cache, limit=limit, progress=progress)

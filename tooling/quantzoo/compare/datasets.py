@@ -291,13 +291,25 @@ def augmented_images(root: Path, params: dict, skipped: list) -> list[Sample]:
     return thin(out, params.get("limit"))
 
 
+def photo_of(key: str) -> str:
+    """The photo a view's sample key was cut from (``<photo>#<view>``, see `augmented_images`).
+
+    >>> photo_of("coffee.png#crop0.8-top-left+flip"), photo_of("coffee.png")
+    ('coffee.png', 'coffee.png')
+    """
+    return key.split("#", 1)[0]
+
+
 @dataclass(frozen=True)
 class DatasetAdapter:
-    """One way to read a dataset: ``read(root, params, skipped) -> list[Sample]``."""
+    """One way to read a dataset: ``read(root, params, skipped) -> list[Sample]``. `cluster`,
+    when given, maps a sample key to the source item it was derived from (several views of one
+    photo): the summaries' intervals then count those items, not the samples."""
 
     name: str
     read: Callable[[Path, dict, list], list[Sample]]
     description: str
+    cluster: Callable[[str], str] | None = None
 
 
 DATASET_ADAPTERS: dict[str, DatasetAdapter] = {a.name: a for a in (
@@ -307,5 +319,5 @@ DATASET_ADAPTERS: dict[str, DatasetAdapter] = {a.name: a for a in (
     DatasetAdapter("rendered-text-lines", rendered_text_lines,
                    "English-like lines rendered with a font file, labelled by their text"),
     DatasetAdapter("augmented-images", augmented_images,
-                   "every photograph in a fixed grid of crops, flips and rotations"),
+                   "every photograph in a fixed grid of crops, flips and rotations", photo_of),
 )}

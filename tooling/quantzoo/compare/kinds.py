@@ -4,7 +4,9 @@ An output is judged by its *kind*, chosen by the model's task from the output's 
 (`tasks.output_kind`). Each kind is one `OutputKind` record in `KINDS`:
 
 - ``reduce(batch output, ctx)`` keeps, per batch, only what the kind's metrics need (so cached
-  float outputs stay small: a CTC model keeps its argmax ids, not its [N, T, 6625] softmax);
+  float outputs stay small: a CTC model keeps its argmax ids and its top classes per step, not
+  its [N, T, 6625] softmax); when the compressed model's output is reduced, ``ctx["reference"]``
+  is the float model's reduced batch;
 - ``compare(reference, test, ctx)`` turns the reduced float and quantized outputs of one batch
   into per-sample metric values (`metrics.METRICS` describes each metric);
 - ``context(class names, labels, label map)`` is what ``compare`` needs besides the outputs
@@ -22,6 +24,11 @@ import numpy as np
 
 from . import metrics as M
 
+# Bump when a reduction's output changes: the cached float outputs are keyed by it.
+# 2: CTC keeps its top classes per step (for the pooled SNR), not only argmax ids.
+REDUCE_REVISION = 2
+CTC_TOP = 16  # classes per time step that a CTC reduction keeps exactly
+
 
 @dataclass(frozen=True)
 class OutputKind:
@@ -29,7 +36,7 @@ class OutputKind:
 
     name: str
     reduce: Callable[[np.ndarray, dict], np.ndarray]
-    compare: Callable[[np.ndarray, np.ndarray, dict], dict[str, list[float]]]
+    compare: Callable[[np.ndarray, np.ndarray, dict], dict[str, list]]
     context: Callable[[list[str] | None, list, dict | None], dict] | None = None
 
 
@@ -37,30 +44,73 @@ def _reduce_identity(y: np.ndarray, ctx: dict) -> np.ndarray:
     return np.ascontiguousarray(y)
 
 
-def _reduce_argmax(y: np.ndarray, ctx: dict) -> np.ndarray:
-    return np.argmax(y, axis=-1).astype(np.int32)
+def reduce_ctc(y: np.ndarray, ctx: dict) -> np.ndarray:
+    """[N, T, C] per-step class scores -> one record per sample: argmax ``ids`` [T], and the
+    ``top_i`` [T, K] classes with their values ``top_v``. The float model keeps its own top K
+    classes; a compressed model's output is read at the float model's classes
+    (``ctx["reference"]``), so the two can be subtracted exactly.
+
+    >>> y = np.zeros((1, 2, 20), np.float32); y[0, :, 3] = 1.0
+    >>> r = reduce_ctc(y, {}); r["ids"].tolist(), r["top_i"][0, :, 0].tolist()
+    ([[3, 3]], [3, 3])
+    """
+    y = np.asarray(y, dtype=np.float32)
+    n, t, c = y.shape
+    k = min(CTC_TOP, c)
+    ref = ctx.get("reference")
+    if ref is not None:
+        top_i = ref["top_i"]
+    else:  # the k largest per step, largest first (a partial sort: C is thousands of classes)
+        part = np.argpartition(-y, k - 1, axis=-1)[..., :k]
+        order = np.argsort(-np.take_along_axis(y, part, axis=-1), axis=-1, kind="stable")
+        top_i = np.take_along_axis(part, order, axis=-1).astype(np.int32)
+    out = np.zeros(n, dtype=[("ids", np.int32, (t,)), ("top_i", np.int32, (t, k)), ("top_v", np.float32, (t, k))])
+    out["ids"] = np.argmax(y, axis=-1)
+    out["top_i"] = top_i
+    out["top_v"] = np.take_along_axis(y, top_i, axis=-1)
+    return out
 
 
-def compare_dense(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+def ctc_components(ref: np.ndarray, test: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Per sample, the pooled SNR's row (`metrics.dense_components`) from two `reduce_ctc` batches,
+    exact over the float model's K most probable classes at every step (where a CTC model's
+    probability mass is; the remaining thousands of near-zero classes are not kept, so they count
+    for neither signal nor error). Element count and peak are not kept (0: no PSNR for CTC).
+
+    >>> y = np.zeros((1, 2, 20), np.float32); y[0, :, 3] = 1.0
+    >>> r = reduce_ctc(y, {}); ctc_components(r, reduce_ctc(y * 0.5, {"reference": r}))
+    [(2.0, 0.5, 0.0, 0.0)]
+    """
+    rows = []
+    for r, t in zip(ref, test):
+        rv, tv = r["top_v"].astype(np.float64).ravel(), t["top_v"].astype(np.float64).ravel()
+        d = rv - tv
+        rows.append((float(rv @ rv), float(d @ d), 0.0, 0.0))
+    return rows
+
+
+def compare_dense(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
     """Per-sample dense metrics of one batch (the leading axis is the sample)."""
     rows = [M.dense_stats(r, t) for r, t in zip(ref, test)]
     return {k: [row[k] for row in rows] for k in ("snr_db", "psnr_db", "cosine", "max_abs_error")}
 
 
-def compare_detection(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+def compare_detection(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
     """Dense metrics plus the IoU of the binarized maps."""
     th = float(ctx.get("options", {}).get("iou_threshold", M.DET_THRESHOLD))
     out = compare_dense(ref, test, ctx)
-    # n counts only the samples where either map has text (see `metrics.iou`)
-    out["iou"] = [v for v in (M.iou(r, t, th) for r, t in zip(ref, test)) if v is not None]
+    # None (excluded) where neither map has text (see `metrics.iou`)
+    out["iou"] = [M.iou(r, t, th) for r, t in zip(ref, test)]
     return out
 
 
-def compare_classification(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
-    """Top-1/top-5 agreement, and accuracy of both models where `ctx["labels"]` has class indices."""
+def compare_classification(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
+    """Top-1/top-5 agreement, the logits' pooled SNR, and accuracy of both models where
+    `ctx["labels"]` has class indices."""
     ref2 = ref.reshape(ref.shape[0], -1)
     test2 = test.reshape(test.shape[0], -1)
-    out = {"top1_agreement": M.top1_agreement(ref2, test2).tolist()}
+    out = {"top1_agreement": M.top1_agreement(ref2, test2).tolist(),
+           "snr_db": [M.dense_components(r, t) for r, t in zip(ref2, test2)]}
     if ref2.shape[1] > 5:
         out["top5_agreement"] = M.top5_agreement(ref2, test2).tolist()
     labels = ctx.get("labels")
@@ -70,16 +120,18 @@ def compare_classification(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict
     return out
 
 
-def compare_ctc(ref_ids: np.ndarray, test_ids: np.ndarray, ctx: dict) -> dict[str, list[float]]:
-    """String agreement and CER of greedy-decoded [N, T] ids; `cer_labels` where labels are text."""
+def compare_ctc(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
+    """String agreement and CER of the greedy-decoded `reduce_ctc` batches, the probabilities'
+    pooled SNR (`ctc_components`), and `cer_labels` where labels are text."""
     vocab = ctx.get("vocab")
-    ref_s = M.ctc_greedy(ref_ids, vocab)
-    test_s = M.ctc_greedy(test_ids, vocab)
+    ref_s = M.ctc_greedy(ref["ids"], vocab)
+    test_s = M.ctc_greedy(test["ids"], vocab)
     out = {"string_agreement": [float(a == b) for a, b in zip(ref_s, test_s)],
-           "cer": [M.cer(t, r) for r, t in zip(ref_s, test_s)]}
+           "cer": [M.cer(t, r) for r, t in zip(ref_s, test_s)],
+           "snr_db": ctc_components(ref, test)}
     labels = ctx.get("labels")
     if labels is not None and vocab is not None:
-        out["cer_labels"] = [M.cer(t, y.strip()) for t, y in zip(test_s, labels) if isinstance(y, str)]
+        out["cer_labels"] = [M.cer(t, y.strip()) if isinstance(y, str) else None for t, y in zip(test_s, labels)]
     return out
 
 
@@ -121,16 +173,16 @@ KINDS: dict[str, OutputKind] = {k.name: k for k in (
     OutputKind("classification", _reduce_identity, compare_classification, _classification_context),
     OutputKind("dense", _reduce_identity, compare_dense),
     OutputKind("detection", _reduce_identity, compare_detection),
-    OutputKind("ctc", _reduce_argmax, compare_ctc, _ctc_context),
+    OutputKind("ctc", reduce_ctc, compare_ctc, _ctc_context),
 )}
 
 
-def compare_batch(kind: str, ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list[float]]:
+def compare_batch(kind: str, ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
     """Per-sample values of every metric an output of `kind` gets, for one batch: the kind's own
     ``compare``, then each `metrics.METRICS` record that has a ``compute`` and lists this kind.
 
-    >>> compare_batch("classification", np.eye(2), np.eye(2)[::-1], {})
-    {'top1_agreement': [0.0, 0.0]}
+    >>> compare_batch("classification", np.eye(2), np.eye(2)[::-1], {})["top1_agreement"]
+    [0.0, 0.0]
     """
     out = KINDS[kind].compare(ref, test, ctx)
     for m in M.METRICS.values():

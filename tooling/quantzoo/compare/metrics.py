@@ -7,19 +7,26 @@ business (`tasks.TASKS`).
 
 Metric keys (exactly these):
 
+- every output: ``snr_db``, pooled over the dataset (classification logits and CTC
+  probabilities included), so every variant says how far it is from the float model;
 - classification: ``top1_agreement``, ``top5_agreement`` (the float model's top-1 class is
   among the quantized model's top 5; only for more than 5 classes), ``accuracy_float`` and
   ``accuracy_quantized`` (against labels, over labelled samples only);
-- dense (maps, images, embeddings): ``snr_db``, ``psnr_db``, ``cosine``, ``max_abs_error``;
+- dense (maps, images, embeddings): ``psnr_db`` (pooled), ``cosine``, ``max_abs_error``;
 - text detection: the dense metrics plus ``iou`` of the maps binarized at 0.3 (DB's threshold),
   over the samples where either map has text;
 - CTC text recognition: ``string_agreement``, ``cer`` (quantized against float strings) and
   ``cer_labels`` (quantized against the labels).
 
-SNR and PSNR cannot exceed what float32 can resolve: the noise power is floored at
-``(FLOAT32_EPS * rms(reference))**2``, so identical outputs score `SNR_CEILING_DB` (138.5 dB)
-instead of infinity (and a zero reference against a non-zero output scores its negative), so
-JSON stays finite.
+A per-sample value is None where the figure is undefined on that sample (cosine with an all-zero
+output, IoU of two empty maps, accuracy of an unlabelled sample); the summary leaves such samples
+out and counts them (``excluded``, `summary.summarize`).
+
+SNR and PSNR are pooled (`pooled_snr_db`, `pooled_psnr_db`): energies are summed over every
+element of every sample before the ratio is taken. They cannot exceed what float32 can resolve:
+the noise power is floored at ``FLOAT32_EPS**2 * signal power``, so identical outputs score
+`SNR_CEILING_DB` (138.5 dB) instead of infinity (and a zero reference against a non-zero output
+scores its negative), so JSON stays finite.
 
 This module needs numpy only (no onnxruntime): the publisher and the client import it.
 """
@@ -28,13 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 # Bump when a metric's definition changes: cached comparisons are keyed by it.
 # 2: iou leaves out samples where both maps are empty.
-REVISION = 2
+# 3: SNR and PSNR pooled over the dataset, snr_db on every output (logits, CTC probabilities),
+#    cosine/iou/accuracy count undefined samples as `excluded`, every summary has `ci95`.
+REVISION = 3
 
 
 def _sig(x: float, digits: int = 7) -> float:
@@ -67,7 +76,10 @@ class Metric:
     first; None: never primary). `kinds` are the output kinds (`kinds.KINDS`) that report it.
     `compute`, when given, is ``fn(reference batch, test batch, context) -> per-sample values``,
     run on every output of those kinds; when None the kind's own ``compare`` computes it
-    (several metrics in one pass over the outputs).
+    (several metrics in one pass over the outputs). A per-sample value is None where the metric
+    is undefined on that sample. `pool`, when given, makes the metric pooled: its per-sample
+    values are component rows and ``pool(rows [..., n, k]) -> value(s)`` computes the figure over
+    the whole dataset (the summary's mean; the bootstrap resamples rows and pools again).
     """
 
     name: str
@@ -78,7 +90,8 @@ class Metric:
     meaning: str
     primary: int | None = None
     kinds: tuple[str, ...] = ()
-    compute: Callable[[np.ndarray, np.ndarray, dict], list[float]] | None = None
+    compute: Callable[[np.ndarray, np.ndarray, dict], list] | None = None
+    pool: Callable[[np.ndarray], Any] | None = None
 
     def format(self, value: Any) -> str:
         """`value` for a table cell: '99.53 %', '31.2 dB', '∞ dB', '–' for None.
@@ -100,6 +113,7 @@ class Metric:
 
 
 _CLS, _DENSE, _DET, _CTC = ("classification",), ("dense", "detection"), ("detection",), ("ctc",)
+_ALL = ("classification", "dense", "detection", "ctc")
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("top1_agreement", "top-1 agreement", "fraction", True, True,
@@ -107,18 +121,26 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("top5_agreement", "top-5 agreement", "fraction", True, True,
            "share of samples where the float model's top class is among the compressed model's top 5", None, _CLS),
     Metric("accuracy_float", "float accuracy", "fraction", True, True,
-           "top-1 accuracy of the float model against the labels", None, _CLS),
+           "top-1 accuracy of the float model against the labels, over the labelled samples", None, _CLS),
     Metric("accuracy_quantized", "accuracy", "fraction", True, True,
-           "top-1 accuracy of the compressed model against the labels", None, _CLS),
+           "top-1 accuracy of the compressed model against the labels, over the labelled samples", None, _CLS),
     Metric("snr_db", "SNR", "db", True, False,
-           "signal-to-noise ratio of the output, float output as signal, difference as noise", None, _DENSE),
+           "signal-to-noise ratio pooled over the dataset: 10·log10 of the float outputs' total energy "
+           "over the total energy of the difference, summed over every element of every sample "
+           "(CTC probabilities: over the float model's 16 most probable classes at each step)",
+           None, _ALL, pool=lambda rows: pooled_snr_db(rows)),
     Metric("psnr_db", "PSNR", "db", True, False,
-           "peak signal-to-noise ratio: the float output's peak over the difference's RMS", None, _DENSE),
-    Metric("cosine", "cosine", "ratio", True, False, "cosine similarity of the flattened outputs", 40, _DENSE),
+           "peak signal-to-noise ratio pooled over the dataset: the float output's largest squared value "
+           "over the mean squared difference of every element of every sample, in dB",
+           None, _DENSE, pool=lambda rows: pooled_psnr_db(rows)),
+    Metric("cosine", "cosine", "ratio", True, False,
+           "cosine similarity of the flattened outputs, averaged over the samples where neither output "
+           "is all zero", 40, _DENSE),
     Metric("max_abs_error", "max abs error", "abs", False, False,
-           "largest absolute difference of any output element", None, _DENSE),
+           "largest absolute difference of any output element of a sample, averaged over the samples", None, _DENSE),
     Metric("iou", "IoU", "fraction", True, False,
-           "intersection over union of the binarized maps (text detection threshold)", 30, _DET),
+           "intersection over union of the binarized maps (text detection threshold), averaged over the "
+           "samples where either map has text", 30, _DET),
     Metric("string_agreement", "string agreement", "fraction", True, True,
            "share of samples whose decoded strings are identical", 20, _CTC),
     Metric("cer", "CER vs float", "fraction", False, False,
@@ -175,53 +197,76 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# --- summaries ------------------------------------------------------------------------------
+# --- dense: pooled over the dataset ------------------------------------------------------------
+# A pooled metric's per-sample values are component rows; its record's ``pool`` turns the rows of
+# the whole dataset (shape [n, k], or [resamples, n, k] for a bootstrap) into the figure.
+
+DENSE_COMPONENTS = ("signal_energy", "error_energy", "elements", "peak_power")
 
 
-def summarize(values: Iterable[float]) -> dict:
-    """Mean, standard deviation (population, not variance) and count of per-sample values.
+def dense_components(ref: np.ndarray, test: np.ndarray) -> tuple[float, float, float, float]:
+    """One sample's row for the pooled SNR and PSNR: (Σref², Σ(ref−test)², element count, max ref²).
 
-    >>> summarize([1.0, 0.0, 1.0, 1.0])
-    {'mean': 0.75, 'std': 0.4330127, 'n': 4}
-    >>> summarize([])
-    {'mean': None, 'std': None, 'n': 0}
+    >>> dense_components(np.array([1.0, -2.0]), np.array([1.5, -2.0]))
+    (5.0, 0.25, 2.0, 4.0)
     """
-    a = np.asarray(list(values), dtype=np.float64)
-    if a.size == 0:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": _sig(float(a.mean())), "std": _sig(float(a.std())), "n": int(a.size)}
+    return dense_stats(ref, test)["snr_db"]
 
 
-# --- dense ---------------------------------------------------------------------------------
+def _ratio_db(power, noise):
+    """10·log10(power / noise), noise floored at FLOAT32_EPS²·power (float32 cannot resolve less);
+    a zero power scores the ceiling when the noise is zero too, else its negative."""
+    power, noise = np.asarray(power, dtype=np.float64), np.asarray(noise, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = 10.0 * np.log10(power / np.maximum(noise, FLOAT32_EPS ** 2 * power))
+    db = np.where(power == 0.0, np.where(noise == 0.0, SNR_CEILING_DB, -SNR_CEILING_DB), db)
+    return _sig(float(db), 10) if db.ndim == 0 else db
 
-def dense_stats(ref: np.ndarray, test: np.ndarray) -> dict[str, float]:
-    """All four dense metrics of one sample in one pass (float64 arithmetic).
 
-    >>> dense_stats(np.array([1.0, 1.0]), np.array([1.1, 0.9]))
-    {'snr_db': 20.0, 'psnr_db': 20.0, 'cosine': 0.9950371902, 'max_abs_error': 0.1}
+def pooled_snr_db(rows: np.ndarray):
+    """SNR over the whole dataset: 10·log10(Σ signal energy / Σ error energy), every element of
+    every sample counted once, so a sample whose output is all zero adds its (tiny) error and no
+    signal instead of scoring −138 dB on its own.
+
+    >>> pooled_snr_db(np.array([[2.0, 0.02, 2, 1], [0.0, 0.0, 2, 0]]))
+    20.0
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    return _ratio_db(rows[..., 0].sum(axis=-1), rows[..., 1].sum(axis=-1))
+
+
+def pooled_psnr_db(rows: np.ndarray):
+    """PSNR over the whole dataset: the float output's peak power over all samples (max ref²)
+    over the pooled mean squared error (Σ error energy / Σ element count), in dB.
+
+    >>> pooled_psnr_db(np.array([[4.0, 0.02, 2, 4], [0.0, 0.0, 2, 0]]))
+    29.03089987
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    count = rows[..., 2].sum(axis=-1)
+    mse = rows[..., 1].sum(axis=-1) / np.maximum(count, 1.0)
+    return _ratio_db(rows[..., 3].max(axis=-1), mse)
+
+
+def dense_stats(ref: np.ndarray, test: np.ndarray) -> dict:
+    """One sample's dense values in one pass (float64): the pooled metrics' component row
+    (`dense_components`) under ``snr_db`` and ``psnr_db``, ``cosine`` (None where either output
+    is all zero: undefined) and ``max_abs_error``.
+
+    >>> dense_stats(np.array([1.0, 1.0]), np.array([1.1, 0.9]))["cosine"]
+    0.9950371902
     """
     r = np.asarray(ref, dtype=np.float64).ravel()
     t = np.asarray(test, dtype=np.float64).ravel()
     if r.size == 0:
-        return {"snr_db": SNR_CEILING_DB, "psnr_db": SNR_CEILING_DB, "cosine": 1.0, "max_abs_error": 0.0}
+        return {"snr_db": (0.0, 0.0, 0.0, 0.0), "psnr_db": (0.0, 0.0, 0.0, 0.0), "cosine": None, "max_abs_error": 0.0}
     d = r - t
     # einsum dot products and extremes instead of r*r, abs(d): no output-sized temporaries, and
     # no BLAS call (OpenBLAS threads fight onnxruntime's spinning threads on a small machine)
     rr, tt, dd = (float(np.einsum("i,i->", a, a)) for a in (r, t, d))
-    mse = dd / r.size
-    signal, peak = rr / r.size, max(float(r.max()) ** 2, float(r.min()) ** 2)
-
-    def ratio_db(power: float) -> float:
-        if power == 0.0:
-            return SNR_CEILING_DB if mse == 0.0 else -SNR_CEILING_DB
-        return _sig(10.0 * math.log10(power / max(mse, FLOAT32_EPS ** 2 * power)), 10)
-
-    if rr == 0.0 or tt == 0.0:
-        cos = 1.0 if rr == tt else 0.0
-    else:
-        cos = _sig(float(np.einsum("i,i->", r, t)) / math.sqrt(rr * tt), 10)
-    return {"snr_db": ratio_db(signal), "psnr_db": ratio_db(peak), "cosine": cos,
-            "max_abs_error": _sig(max(float(d.max()), -float(d.min())), 10)}
+    row = (rr, dd, float(r.size), max(float(r.max()) ** 2, float(r.min()) ** 2))
+    cos = None if rr == 0.0 or tt == 0.0 else _sig(float(np.einsum("i,i->", r, t)) / math.sqrt(rr * tt), 10)
+    return {"snr_db": row, "psnr_db": row, "cosine": cos, "max_abs_error": _sig(max(float(d.max()), -float(d.min())), 10)}
 
 
 def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
@@ -232,7 +277,7 @@ def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
     >>> snr_db(np.ones(3), np.ones(3)) == SNR_CEILING_DB
     True
     """
-    return dense_stats(ref, test)["snr_db"]
+    return pooled_snr_db(np.array([dense_components(ref, test)]))
 
 
 def psnr_db(ref: np.ndarray, test: np.ndarray) -> float:
@@ -241,14 +286,14 @@ def psnr_db(ref: np.ndarray, test: np.ndarray) -> float:
     >>> psnr_db(np.array([0.0, 2.0]), np.array([0.0, 1.8]))
     23.01029996
     """
-    return dense_stats(ref, test)["psnr_db"]
+    return pooled_psnr_db(np.array([dense_components(ref, test)]))
 
 
-def cosine(ref: np.ndarray, test: np.ndarray) -> float:
-    """Cosine similarity of the flattened outputs; two all-zero outputs agree (1.0).
+def cosine(ref: np.ndarray, test: np.ndarray) -> float | None:
+    """Cosine similarity of the flattened outputs; None (undefined) when either is all zero.
 
-    >>> cosine(np.array([1.0, 0.0]), np.array([1.0, 1.0]))
-    0.7071067812
+    >>> cosine(np.array([1.0, 0.0]), np.array([1.0, 1.0])), cosine(np.zeros(2), np.zeros(2))
+    (0.7071067812, None)
     """
     return dense_stats(ref, test)["cosine"]
 
@@ -309,14 +354,14 @@ def top5_agreement(ref: np.ndarray, test: np.ndarray, k: int = 5) -> np.ndarray:
     return (higher.sum(axis=1) < k).astype(np.float64)
 
 
-def accuracy(predicted: np.ndarray, labels: Sequence[int | None]) -> list[float]:
-    """Per labelled sample: 1.0 where the predicted class index equals the label's index.
-    Samples whose label is None (no label, or one the model does not know) are left out.
+def accuracy(predicted: np.ndarray, labels: Sequence[int | None]) -> list[float | None]:
+    """Per sample: 1.0 where the predicted class index equals the label's index; None where the
+    label is None (no label, or one the model does not know): the summary leaves it out.
 
     >>> accuracy(np.array([2, 0, 1]), [2, None, 0])
-    [1.0, 0.0]
+    [1.0, None, 0.0]
     """
-    return [float(int(p) == int(y)) for p, y in zip(predicted, labels) if y is not None]
+    return [None if y is None else float(int(p) == int(y)) for p, y in zip(predicted, labels)]
 
 
 # --- CTC text recognition --------------------------------------------------------------------

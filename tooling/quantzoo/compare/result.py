@@ -9,16 +9,17 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class Comparison:
-    """The result of one comparison. `metrics` maps output name -> metric -> {mean, std, n}.
+    """The result of one comparison. `metrics` maps output name -> metric -> its summary
+    ``{mean, std, n, ci95, excluded?}`` (`summary.summarize`).
 
     `to_dict()` is the JSON document (``schema_version`` 1). Everything in it but ``timings``
     is the same, byte for byte, for the same models and data.
 
-    >>> c = Comparison("m", None, {}, {"y": {"cosine": {"mean": 0.99999, "std": 1e-05, "n": 3}}}, {}, {}, {})
-    >>> print(c.table())
-    output  metric    mean        std  n
-    ------  ------  ------  ---------  -
-    y       cosine  1.0000  1.000e-05  3
+    >>> s = {"mean": 0.98, "std": 0.02, "n": 3, "ci95": [0.95, 0.99], "excluded": 1}
+    >>> print(Comparison("m", None, {}, {"y": {"cosine": s}}, {}, {}, {}).table())
+    output  metric    mean     std  n    95 % interval  excluded
+    ------  ------  ------  ------  -  ---------------  --------
+    y       cosine  0.9800  0.0200  3  0.9500 – 0.9900         1
     """
 
     model: str | None
@@ -39,12 +40,14 @@ class Comparison:
         return doc
 
     def table(self) -> str:
-        """The metrics as an aligned text table: output, metric, mean, std, n."""
-        rows = [("output", "metric", "mean", "std", "n")]
+        """The metrics as an aligned text table: output, metric, mean, std, n, interval, excluded."""
+        rows = [("output", "metric", "mean", "std", "n", "95 % interval", "excluded")]
         for out, ms in self.metrics.items():
             for name, s in ms.items():
-                rows.append((out, name, _fmt(s["mean"]), _fmt(s["std"]), str(s["n"])))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+                ci = s.get("ci95")
+                rows.append((out, name, _fmt(s["mean"]), _fmt(s["std"]), str(s["n"]),
+                             f"{_fmt(ci[0])} – {_fmt(ci[1])}" if ci else "-", str(s.get("excluded", ""))))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = []
         for j, r in enumerate(rows):
             cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])] + [c.rjust(w) for c, w in zip(r[2:], widths[2:])]

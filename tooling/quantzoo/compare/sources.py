@@ -20,6 +20,7 @@ import numpy as np
 
 from ..cache import Cache, sha256_bytes, sha256_file, tree_listing, tree_sha256
 from ..errors import QuantzooError, UsageError
+from . import split
 from .datasets import DATASET_ADAPTERS, Sample, thin
 
 
@@ -41,24 +42,36 @@ def need_registry(registry: Any, what: str):
     return registry
 
 
-def dataset_source(ds, cache: Cache, limit: int | None) -> Source:
-    """The samples of a registry dataset `ds` (fetched on load)."""
+def dataset_source(ds, cache: Cache, limit: int | None, part: str = "evaluation") -> Source:
+    """The samples of one `part` of a registry dataset `ds` (fetched on load): its evaluation
+    samples, or its calibration samples (`split`; the manifest's ``calibration`` fraction)."""
     if ds.adapter not in DATASET_ADAPTERS:
         raise QuantzooError(f"{ds.path}: adapter: unknown dataset adapter {ds.adapter!r}; "
                             f"known: {', '.join(DATASET_ADAPTERS)}")
+    fraction = float(getattr(ds, "calibration", None) or 0.0)
     params = {**(ds.params or {}), "labels": ds.labels}
     if limit:
         params["limit"] = min(limit, params.get("limit") or limit)
+    # with a split, `limit` counts samples of the part: the adapter reads everything, then the part is thinned
+    read_params = {k: v for k, v in params.items() if k != "limit"} if fraction and limit else params
 
     def load():
         from ..fetch import fetch_source
 
         root = fetch_source(ds.source, cache, base_dir=ds.path.parent if ds.path else None)
         skipped: list = []
-        return thin(DATASET_ADAPTERS[ds.adapter].read(root, params, skipped), limit), skipped
+        samples = DATASET_ADAPTERS[ds.adapter].read(root, read_params, skipped)
+        keep = split.select([s.key for s in samples], fraction, part, DATASET_ADAPTERS[ds.adapter].cluster)
+        return thin([samples[i] for i in keep], limit), skipped
 
+    if part == "calibration" and fraction <= 0:
+        raise QuantzooError(f"dataset {ds.id!r} has no calibration part: its manifest sets no 'calibration' "
+                            "fraction; add e.g. 'calibration: 0.2' to hold out a fifth of it for calibration")
     identity = {"dataset": ds.id, "source": ds.source, "adapter": ds.adapter, "params": params}
-    return Source(identity, {"id": ds.id}, load)
+    if fraction or part != "evaluation":
+        identity["split"] = {"part": part, "calibration": fraction, "salt": split.SALT}
+    describe = {"id": ds.id, "split": split.record(fraction, part)} if fraction else {"id": ds.id}
+    return Source(identity, describe, load)
 
 
 def folder_source(folder: Path, adapter: str, labels: Any, limit: int | None) -> Source:
@@ -98,14 +111,14 @@ def list_source(items: list) -> Source:
 
 
 def find_source(sample_data: Any, *, model: Any, registry: Any, folder_adapter: str, cache: Cache,
-                limit: int | None) -> Source:
+                limit: int | None, part: str = "evaluation") -> Source:
     """The `Source` of `sample_data`: None (`model`'s own dataset), a dataset id of `registry`, a
     folder or file path (read by `folder_adapter`), or a list of input dicts."""
     if sample_data is None:
         if model is None:
             raise UsageError("no sample data: pass a dataset id, a folder, or a model whose manifest names a dataset")
         reg = need_registry(registry, f"the dataset of model {model.id!r}")
-        return dataset_source(reg.dataset(model.dataset), cache, limit)
+        return dataset_source(reg.dataset(model.dataset), cache, limit, part)
     if isinstance(sample_data, list):
         return list_source(sample_data[:limit] if limit else sample_data)
     if isinstance(sample_data, os.PathLike) or (isinstance(sample_data, str) and Path(sample_data).exists()):
@@ -115,7 +128,7 @@ def find_source(sample_data: Any, *, model: Any, registry: Any, folder_adapter: 
     if isinstance(sample_data, str):
         known = getattr(registry, "datasets", None)
         if known is not None and sample_data in known:
-            return dataset_source(registry.dataset(sample_data), cache, limit)
+            return dataset_source(registry.dataset(sample_data), cache, limit, part)
         ids = f"a dataset of the registry ({', '.join(sorted(known)) or 'none'})" if known is not None else \
             "a dataset id (pass registry= to use one)"
         raise UsageError(f"no such file or folder: {sample_data} (and it is not {ids}); "
