@@ -99,3 +99,47 @@ def test_the_cache_root_comes_from_the_environment(tmp_path, monkeypatch):
 def test_sha256_file_reads_in_chunks(tmp_path):
     (tmp_path / "big").write_bytes(DATA * 200)
     assert sha256_file(tmp_path / "big") == hashlib.sha256(DATA * 200).hexdigest()
+
+
+def test_hashed_remembers_a_file_until_it_changes(tmp_path, monkeypatch):
+    from quantzoo import cache as cache_mod
+
+    calls = []
+    real = cache_mod.sha256_file
+    monkeypatch.setattr(cache_mod, "sha256_file", lambda p: calls.append(p) or real(p))
+    f = tmp_path / "f"
+    f.write_bytes(DATA)
+    assert cache_mod.hashed(f) == SHA and cache_mod.hashed(f) == SHA
+    assert len(calls) == 1
+    data = bytearray(DATA)
+    data[10] ^= 0xFF  # same size, other bytes
+    f.write_bytes(bytes(data))
+    assert cache_mod.hashed(f) == hashlib.sha256(bytes(data)).hexdigest() and len(calls) == 2
+
+
+def test_hashed_tree_is_the_tree_hash_and_sees_a_changed_file(tmp_path):
+    from quantzoo.cache import hashed_tree
+
+    (tmp_path / "t" / "sub").mkdir(parents=True)
+    (tmp_path / "t" / "a").write_bytes(b"alpha")
+    (tmp_path / "t" / "sub" / "b").write_bytes(b"beta")
+    assert hashed_tree(tmp_path / "t") == tree_sha256(tree_listing(tmp_path / "t"))
+    (tmp_path / "t" / "sub" / "b").write_bytes(b"bEta")
+    assert hashed_tree(tmp_path / "t") == tree_sha256(tree_listing(tmp_path / "t"))
+
+
+def test_quarantine_moves_an_entry_aside_and_says_where_with_both_hashes(tmp_path, capsys):
+    c = Cache(tmp_path / "c")
+    tree = c.tree("ab" * 32)
+    tree.mkdir(parents=True)
+    (tree / "x").write_bytes(b"x")
+    tree.with_name(tree.name + ".complete").write_text("ab" * 32 + "\n")
+    first = c.quarantine(tree, "ab" * 32, "cd" * 32, "the dataset")
+    err = capsys.readouterr().err
+    assert f"the dataset does not match its recorded sha256: expected {'ab' * 32} but found {'cd' * 32}" in err
+    assert str(first) in err and first.parent == c.root / "quarantine"
+    assert (first / "x").read_bytes() == b"x"
+    assert not tree.exists() and not tree.with_name(tree.name + ".complete").exists()
+    tree.mkdir()
+    second = c.quarantine(tree, "ab" * 32, "cd" * 32)
+    assert second != first and second.is_dir()  # never overwrites an earlier one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
@@ -78,15 +79,19 @@ def test_nothing_is_cached_in_an_empty_cache(tmp_path):
         assert action(source, cache) == "fetch"
 
 
-def test_a_blob_or_a_complete_tree_is_a_hit(tmp_path):
+def test_a_blob_or_a_complete_tree_is_a_hit_while_its_bytes_are_the_recorded_ones(tmp_path):
     cache = Cache(tmp_path)
-    cache.blob("c" * 64).parent.mkdir(parents=True)
-    cache.blob("c" * 64).write_bytes(b"x")
-    assert action(FILE, cache) == "hit"
-    cache.tree("d" * 64).mkdir(parents=True)
-    assert action(BUNDLE, cache) == "fetch"  # no .complete marker: an interrupted landing
-    (cache.root / "trees" / ("d" * 64 + ".complete")).write_text("d" * 64 + "\n")
-    assert action(BUNDLE, cache) == "hit"
+    x = hashlib.sha256(b"x").hexdigest()
+    cache.blob(x).parent.mkdir(parents=True)
+    cache.blob(x).write_bytes(b"x")
+    assert action({**FILE, "sha256": x}, cache) == "hit"
+    cache.blob(x).write_bytes(b"y")
+    assert action({**FILE, "sha256": x}, cache) == "fetch"  # damaged: fetch_source moves it aside
+    empty = hashlib.sha256(b"").hexdigest()  # the tree hash of an empty folder
+    cache.tree(empty).mkdir(parents=True)
+    assert action({**BUNDLE, "sha256": empty}, cache) == "fetch"  # no .complete marker: an interrupted landing
+    (cache.root / "trees" / (empty + ".complete")).write_text(empty + "\n")
+    assert action({**BUNDLE, "sha256": empty}, cache) == "hit"
 
 
 def test_an_unknown_kind_lists_the_known_ones(tmp_path):

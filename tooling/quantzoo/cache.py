@@ -20,7 +20,10 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -52,6 +55,51 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+_HASHED: dict[tuple, str] = {}  # (path, stat facts) -> sha256: one hash per file and process
+_HASHED_LOCK = threading.Lock()
+
+
+def _stat_key(path: Path) -> tuple:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def hashed(path: str | os.PathLike) -> str:
+    """`sha256_file`, remembered for this process while the file's size, times and inode stay
+    the same: re-checking a cached file before each use is cheap after the first time.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "f"
+    >>> _ = p.write_bytes(b"hi")
+    >>> hashed(p) == sha256_bytes(b"hi") == hashed(p)
+    True
+    """
+    path = Path(path)
+    key = (str(path), _stat_key(path))
+    with _HASHED_LOCK:
+        if key in _HASHED:
+            return _HASHED[key]
+    got = sha256_file(path)
+    with _HASHED_LOCK:
+        _HASHED[key] = got
+    return got
+
+
+def hashed_tree(root: str | os.PathLike) -> str:
+    """`tree_sha256` of a folder, remembered for this process while no file in it changed
+    (a stat walk decides; only a change re-reads the bytes)."""
+    root = Path(root)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    key = ("tree", str(root), tuple((p.relative_to(root).as_posix(), _stat_key(p)) for p in files))
+    with _HASHED_LOCK:
+        if key in _HASHED:
+            return _HASHED[key]
+    got = tree_sha256([(p.relative_to(root).as_posix(), hashed(p), 0) for p in files])
+    with _HASHED_LOCK:
+        _HASHED[key] = got
+    return got
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -204,6 +252,36 @@ class Cache:
 
     def derived(self, stage: str, key: str, suffix: str) -> Path:
         return self.root / "derived" / stage / f"{key}{suffix}"
+
+    def quarantine(self, path: str | os.PathLike, expected: str, found: str, what: str = "",
+                   then: str = "fetching it again") -> Path:
+        """Move a cached entry whose bytes are not `expected` out of the way, to
+        ``quarantine/<name>-<time>[-n]`` (kept for inspection, never deleted silently), and say so
+        on stderr with both hashes. A folder's ``.complete`` marker goes with it. Returns where it went.
+
+        >>> import tempfile, pathlib
+        >>> c = Cache(tempfile.mkdtemp())
+        >>> c.blob("ab").parent.mkdir()
+        >>> _ = c.blob("ab").write_bytes(b"x")
+        >>> moved = c.quarantine(c.blob("ab"), "ab", "cd")  # warns on stderr
+        >>> moved.parent.name, moved.name.startswith("ab-"), moved.read_bytes(), c.blob("ab").exists()
+        ('quarantine', True, b'x', False)
+        """
+        path = Path(path)
+        folder = self.root / "quarantine"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{path.name}-{time.strftime('%Y%m%dT%H%M%S')}"
+        dest, n = folder / stem, 1
+        while dest.exists():
+            n += 1
+            dest = folder / f"{stem}-{n}"
+        marker = path.with_name(path.name + ".complete")
+        if path.is_dir():
+            marker.unlink(missing_ok=True)  # first: the folder stops counting as complete
+        os.replace(path, dest)
+        print(f"warning: cached {what or path} does not match its recorded sha256: expected {expected} but found "
+              f"{found}; moved it to {dest} and {then}.", file=sys.stderr)
+        return dest
 
     def lock(self, name: str, timeout: float = 3600):
         return locked(self.root, name, timeout)

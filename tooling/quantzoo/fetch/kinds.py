@@ -4,8 +4,9 @@ A record holds everything the rest of quantzoo knows about its kind: the manifes
 registry validates, the fetch function, a short name for messages, the upstream link the site
 shows, and whether it lands as a folder. Every kind ends the same way: bytes verified against the
 manifest's sha256 land atomically under ``blobs/<sha256>`` or ``trees/<sha256>/`` (`land`); a
-cached entry is a pure hit that touches no network and no pip. Adding a kind is one record and
-its functions in this file (ARCHITECTURE.md, "Adding a source kind").
+cached entry is a pure hit that touches no network and no pip, once its bytes re-hash to their
+recorded sha256 (`land.verified`). Adding a kind is one record and its functions in this file
+(ARCHITECTURE.md, "Adding a source kind").
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import archive
-from ..cache import Cache, atomic_write_bytes, key_of, write_json
+from ..cache import Cache, atomic_write_bytes, hashed, key_of, tree_listing, tree_sha256, write_json
 from ..download import download
 from ..errors import FetchError, QuantzooError
 from .convert import ConversionError, convert, converted_path, is_converted, require_torch, sidecar_path, versions
-from .land import by_sha256, install_tree, land_file, land_from_archive, land_tree, staging, temp_file
+from .land import (by_sha256, install_tree, intact, land_file, land_from_archive, land_tree, staging, temp_file,
+                   verified)
 from .pip import pip_download
 
 
@@ -89,6 +91,8 @@ def fetch_url(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
         return download(url, cache.blob(source["sha256"]), source["sha256"], source.get("size"), mirrors=mirrors)
     # An archive: the manifest's sha256 is of the archive itself; its content lands as a tree.
     dl = cache.downloads / "url" / source["sha256"]
+    if dl.is_file() and hashed(dl) != source["sha256"]:
+        cache.quarantine(dl, source["sha256"], hashed(dl), f"archive {url}")
     if not dl.is_file():
         download(url, dl, source["sha256"], source.get("size"), mirrors=mirrors)
     member = source.get("member")
@@ -98,7 +102,8 @@ def fetch_url(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
     folder = staging(cache)
     try:
         archive.extract(dl, member or "**", folder)
-        return install_tree(folder, cache.tree(source["sha256"]), source["sha256"])
+        # named by the archive's hash; the marker records the content's own tree hash
+        return install_tree(folder, cache.tree(source["sha256"]), tree_sha256(tree_listing(folder)))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -238,13 +243,14 @@ def is_tree(source: dict) -> bool:
 
 
 def action(source: dict, cache: Cache) -> str:
-    """What fetching `source` needs: ``"hit"`` (already cached) or ``"fetch"``.
+    """What fetching `source` needs: ``"hit"`` (cached with its recorded bytes) or ``"fetch"``.
 
     >>> action({"kind": "file", "path": "x", "sha256": "0" * 64}, Cache("/nonexistent"))
     'fetch'
     """
     kind = SOURCE_KINDS.get(source.get("kind"))
-    return "hit" if kind and kind.cached(source, cache) else "fetch"
+    hit = kind.cached(source, cache) if kind else None
+    return "hit" if hit and intact(hit) else "fetch"
 
 
 def describe(source: dict) -> str:
@@ -275,6 +281,9 @@ def fetch_source(source: dict, cache: Cache | str | os.PathLike | None = None, *
                  base_dir: str | os.PathLike | None = None) -> Path:
     """The local path of `source`, fetching and verifying it first unless it is cached.
 
+    A cached entry is re-hashed (once per process) before it is returned; one whose bytes are not
+    its recorded sha256 is moved to ``quarantine/`` with both hashes reported, and fetched again.
+
     >>> src = {"kind": "pypi", "package": "magika", "version": "1.0.3",
     ...        "member": "magika/models/standard_v3_3/model.onnx", "sha256": "fe2d2e…", "size": 3163737}
     >>> fetch_source(src)  # doctest: +SKIP
@@ -285,10 +294,11 @@ def fetch_source(source: dict, cache: Cache | str | os.PathLike | None = None, *
     if kind is None:
         raise QuantzooError(f"unknown source kind {source.get('kind')!r}; expected one of {', '.join(SOURCE_KINDS)}")
     hit = kind.cached(source, cache)
-    if hit:
+    if hit and intact(hit):  # re-hashed once per process (ARCHITECTURE.md, "The cache")
         return hit
     with cache.lock(f"src-{source.get('sha256') or key_of(source)}"):  # pytorch sources carry no sha256
-        hit = kind.cached(source, cache)  # another process may have finished it while we waited
+        # another process may have finished it while we waited; a damaged entry is moved aside
+        hit = verified(kind.cached(source, cache), cache, describe(source))
         if hit:
             return hit
         return kind.fetch(source, cache, Path(base_dir) if base_dir else None)

@@ -5,13 +5,14 @@ See ARCHITECTURE.md, "The cache".
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from .. import archive
-from ..cache import Cache, commit_file, tree_listing, tree_sha256
+from ..cache import Cache, commit_file, hashed, hashed_tree, tree_listing, tree_sha256
 from ..errors import ChecksumError
 
 MANIFEST_STEP = "If the upstream file changed on purpose, update sha256 and size in the manifest."
@@ -44,6 +45,49 @@ def by_sha256(source: dict, cache: Cache, tree: bool) -> Path | None:
     return path if path.is_file() else None
 
 
+def recorded_sha256(path: Path) -> str | None:
+    """The sha256 the cache recorded for an entry: a blob's name, a folder's tree hash (written in
+    its marker: a folder unpacked from an archive is named by the archive's hash), a converted or
+    derived ``.onnx`` file's ``sha256`` in the ``.json`` record beside it (None without one).
+
+    >>> recorded_sha256(Path("/c/blobs/ab12"))
+    'ab12'
+    """
+    if path.suffix == ".onnx":
+        try:
+            record = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            return (record.get("onnx") or {}).get("sha256") or record.get("sha256")
+        except (OSError, ValueError, AttributeError):
+            return None
+    if path.is_dir():
+        try:
+            words = marker(path).read_text().split()
+        except OSError:
+            words = []
+        return words[0] if words else path.name
+    return path.name
+
+
+def rehash(path: Path) -> str:
+    """The sha256 of a cached file or folder as it is on disk now (once per process, see `cache.hashed`)."""
+    return hashed_tree(path) if path.is_dir() else hashed(path)
+
+
+def intact(path: Path) -> bool:
+    """Whether a cached entry still hashes to what the cache recorded for it (no record: trusted)."""
+    expected = recorded_sha256(path)
+    return expected is None or rehash(path) == expected
+
+
+def verified(path: Path | None, cache: Cache, what: str) -> Path | None:
+    """`path` if its bytes are the recorded ones; otherwise moved to ``quarantine/`` (both hashes
+    reported) and None, so that the caller fetches it again. Call it holding the entry's lock."""
+    if path is None or intact(path):
+        return path
+    cache.quarantine(path, recorded_sha256(path), rehash(path), what)
+    return None
+
+
 def staging(cache: Cache, prefix: str = ".staging-") -> Path:
     """A fresh temp folder under the cache root (the same file system as blobs/ and trees/)."""
     tmp = cache.root / "tmp"
@@ -66,7 +110,8 @@ def land_file(tmp_file: Path, source: dict, cache: Cache, where: str) -> Path:
 
 
 def install_tree(tmp_dir: Path, dest: Path, sha256: str) -> Path:
-    """Move a finished folder to `dest` and mark it complete (a leftover incomplete one is replaced)."""
+    """Move a finished folder to `dest` and mark it complete (a leftover incomplete one is replaced);
+    the marker records `sha256`, the tree hash of the folder's content (`recorded_sha256`)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         shutil.rmtree(dest)  # an incomplete earlier attempt (no .complete marker)

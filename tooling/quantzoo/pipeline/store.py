@@ -1,15 +1,17 @@
 """Where each stage keeps its results in the cache, and reading them back.
 
 Every stored result is written atomically, so a file that exists is complete; an artifact also
-has its record (``.json``) and counts only when the ``.onnx`` next to it has the recorded size.
+has its record (``.json``) and counts only when the ``.onnx`` next to it has the recorded size and
+sha256 (re-hashed once per process; a damaged one is moved to ``quarantine/`` and built again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
-from ..cache import Cache
+from ..cache import Cache, hashed
 
 
 def artifact_paths(cache: Cache, key: str) -> tuple[Path, Path]:
@@ -30,6 +32,11 @@ def read_artifact(cache: Cache, key: str) -> dict | None:
     except (OSError, ValueError):
         return None
     if not onnx_path.is_file() or onnx_path.stat().st_size != meta.get("size"):
+        return None
+    found = hashed(onnx_path)
+    if found != meta.get("sha256"):
+        with contextlib.suppress(FileNotFoundError):  # another process moved it first
+            cache.quarantine(onnx_path, meta.get("sha256"), found, f"artifact {key}", then="building it again")
         return None
     return meta
 
