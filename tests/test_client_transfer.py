@@ -141,3 +141,22 @@ def test_files_published_under_an_absolute_artifact_url_are_downloaded_from_ther
     assert rc == 0, err
     assert hashlib.sha256(Path(out.strip()).read_bytes()).hexdigest() == variant(site, "linear-8")["sha256"]
     assert served.hits("/files/tiny-classifier/tiny-classifier-linear-8.onnx") == before + 1
+
+
+def test_a_damaged_cached_blob_is_rehashed_moved_aside_and_fetched_again(site, tmp_path, capsys):
+    cache = tmp_path / "c"
+    argv = ("tiny-classifier", "--variant", "linear-4", "--catalog", str(site.root), "--cache", str(cache))
+    rc, out, err = pull(capsys, *argv, "-o", str(tmp_path / "d1"))
+    assert rc == 0, err
+    entry = variant(site, "linear-4")
+    blob = cache / "blobs" / entry["sha256"]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # right size, wrong bytes
+    blob.write_bytes(bytes(data))
+    rc, out, err = pull(capsys, *argv, "-o", str(tmp_path / "d2"))
+    assert rc == 0, err
+    assert hashlib.sha256(Path(out.strip()).read_bytes()).hexdigest() == entry["sha256"]
+    assert blob.read_bytes() != bytes(data)
+    [moved] = (cache / "quarantine").iterdir()
+    assert moved.read_bytes() == bytes(data)
+    assert entry["sha256"] in err and hashlib.sha256(bytes(data)).hexdigest() in err and str(moved) in err

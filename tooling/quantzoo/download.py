@@ -109,8 +109,11 @@ def download(url: str, dest: str | os.PathLike, sha256: str, size: int | None = 
 
 def get_bytes(url: str, *, timeout: float = 30.0, retries: int = 2, what: str = "file",
               hint: str = "Check the URL and your connection.", backoff: float = 0.5,
-              accept: str = "*/*") -> bytes:
+              accept: str = "*/*", missing_ok: bool = False) -> bytes | None:
     """The body of a small document at `url` (an index.json), read whole into memory.
+
+    With `missing_ok`, a 404 returns None instead of raising (an optional file, such as a
+    catalog's signature).
 
     Connection errors, timeouts and 408/429/5xx are retried `retries` times with exponential
     backoff, like `download`; other 4xx are not. Failures raise FetchError naming `what`, the URL
@@ -138,6 +141,8 @@ def get_bytes(url: str, *, timeout: float = 30.0, retries: int = 2, what: str = 
             last = f"HTTP {r.status_code} {r.reason} from {url}"
             continue
         if r.status_code == 404:
+            if missing_ok:
+                return None
             raise FetchError(f"no {what} at {url} (HTTP 404). {hint}")
         if r.status_code >= 400:
             raise FetchError(f"HTTP {r.status_code} {r.reason} from {url}: the {what} could not be read. {hint}")

@@ -21,17 +21,18 @@ __all__ = ["Catalog", "catalog_location", "deliver", "fetch_entry", "file_name",
 
 def pull(model: str, variant: str | None = None, *, max_size: int | None = None,
          min_agreement: float | None = None, catalog: str | os.PathLike | None = None,
-         output_dir: str | os.PathLike | None = None, cache=None, progress: bool | None = None) -> Path:
+         output_dir: str | os.PathLike | None = None, cache=None, progress: bool | None = None,
+         trust_key: str | os.PathLike | None = None) -> Path:
     """Fetch one variant of `model` (chosen by `select_variant`) and return its local path.
 
     With `output_dir` the file lands there under its published name; without, the path is the
-    verified blob in the cache.
+    verified blob in the cache. `trust_key`: see `open_catalog` (a signed catalog).
 
     >>> pull("magika-standard-v3", max_size=500_000, catalog="https://example.org/zoo/", output_dir=".")  # doctest: +SKIP
     PosixPath('magika-standard-v3-kmeans-4.onnx')
     """
     check_constraints(max_size, min_agreement)
-    cat = open_catalog(catalog)
+    cat = open_catalog(catalog, trust_key=trust_key)
     entry = select_variant(cat.model(model), variant=variant, max_size=max_size, min_agreement=min_agreement)
     blob = fetch_entry(cat, entry, cache, progress=progress)
     if output_dir is None:
@@ -41,12 +42,13 @@ def pull(model: str, variant: str | None = None, *, max_size: int | None = None,
 
 def load(model: str, variant: str | None = None, *, catalog: str | os.PathLike | None = None,
          session: bool = False, max_size: int | None = None, min_agreement: float | None = None,
-         cache=None, output_dir: str | os.PathLike | None = None):
+         cache=None, output_dir: str | os.PathLike | None = None, trust_key: str | os.PathLike | None = None):
     """A verified variant of `model` from a catalog: its local path, or an onnxruntime session.
 
     Without `variant` (or a constraint) it is the recommended one; `catalog` defaults to
     ``$QUANTZOO_CATALOG``. The path is the content-addressed file in the cache unless
-    `output_dir` is given.
+    `output_dir` is given. With `trust_key` (or ``$QUANTZOO_TRUST_KEY``) the catalog must be
+    signed by that key.
 
     >>> import quantzoo
     >>> sess = quantzoo.load("magika-standard-v3", "kmeans-4", catalog="https://example.org/zoo/",
@@ -54,7 +56,7 @@ def load(model: str, variant: str | None = None, *, catalog: str | os.PathLike |
     >>> sess.run(None, {"bytes": x})  # doctest: +SKIP
     """
     path = pull(model, variant, max_size=max_size, min_agreement=min_agreement, catalog=catalog,
-                output_dir=output_dir, cache=cache, progress=False)
+                output_dir=output_dir, cache=cache, progress=False, trust_key=trust_key)
     if not session:
         return path
     import onnxruntime as ort

@@ -36,7 +36,7 @@ def cli_list(args) -> int:
     from rich.markup import escape as e
     from rich.table import Table
 
-    cat = open_catalog(args.catalog)
+    cat = open_catalog(args.catalog, trust_key=args.trust_key)
     models = cat.models
     if args.task:
         models = tuple(m for m in models if m.task == args.task)
@@ -66,7 +66,7 @@ def cli_info(args) -> int:
 
     from ..compare.metrics import format_metric, primary_metrics
 
-    cat = open_catalog(args.catalog)
+    cat = open_catalog(args.catalog, trust_key=args.trust_key)
     m = cat.model(args.model)
     con = _console()
     flt = m.float
@@ -104,7 +104,7 @@ def cli_info(args) -> int:
 def cli_pull(args) -> int:
     """`quantzoo pull MODEL`: download the chosen variant into DIR and print its path."""
     check_constraints(args.max_size, args.min_agreement)
-    cat = open_catalog(args.catalog)
+    cat = open_catalog(args.catalog, trust_key=args.trust_key)
     m = cat.model(args.model)
     entry = select_variant(m, variant=args.variant, max_size=args.max_size, min_agreement=args.min_agreement)
     blob = fetch_entry(cat, entry, args.cache)

@@ -3,6 +3,10 @@ agreement constraint ranked by the model's primary metric.
 
 The *primary metric* of a model is the first of `compare.metrics.primary_metrics()` that any of
 its variants reports (on the first output, by name, that reports it).
+
+`--min-agreement` is conservative, like the catalog's recommendation: when the index carries a
+variant's 95 % interval (``ci95``), the interval's lower end must reach the bound; a variant
+without an interval (an older catalog) is judged by its mean.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import difflib
 
 from ..catalog import FLOAT_VARIANT, CatalogIndex, ModelEntry, VariantEntry
-from ..compare.metrics import primary_metrics
+from ..compare.metrics import higher_is_better, primary_metrics
 from ..errors import QuantzooError, UsageError
 from ..units import human_size
 
@@ -61,6 +65,19 @@ def agreement(variant: VariantEntry, key: tuple[str, str] | None) -> float | Non
     return None if key is None else variant.metric(*key)
 
 
+def assured(variant: VariantEntry, key: tuple[str, str] | None) -> float | None:
+    """What `--min-agreement` compares: the lower end of the (output, metric) `key`'s 95 % interval
+    (the upper end for a lower-is-better metric), else its mean; None when it was not measured.
+
+    >>> from quantzoo.catalog import MetricSummary as S
+    >>> v = VariantEntry("a", None, None, None, "a.onnx", 1, "0" * 64, {"y": {"iou": S(0.97, 0.1, 100, (0.915, 0.99))}})
+    >>> assured(v, ("y", "iou")), agreement(v, ("y", "iou"))
+    (0.915, 0.97)
+    """
+    s = None if key is None else variant.summary(*key)
+    return None if s is None else s.bound(higher_is_better(key[1]))
+
+
 def check_constraints(max_size: int | None, min_agreement: float | None) -> None:
     """Usage errors for a negative size or an agreement that is not a fraction.
 
@@ -82,8 +99,8 @@ def select_variant(model: ModelEntry, *, variant: str | None = None, max_size: i
     - nothing: the model's recommended variant;
     - `variant`: that id (``float`` is the original, unless a variant has that id);
     - `max_size`: the most agreeing variant of at most that many bytes (ties: the smaller file);
-    - `min_agreement`: the smallest variant whose primary metric is at least that (ties: the more
-      agreeing one).
+    - `min_agreement`: the smallest variant whose primary metric is at least that, by the lower end
+      of its 95 % interval when the index has one (`assured`; ties: the more agreeing one).
 
     Variants without a measured primary metric are never chosen by a constraint. Ties left after
     that go to the variant listed first.
@@ -136,12 +153,14 @@ def select_variant(model: ModelEntry, *, variant: str | None = None, max_size: i
                 f"{smallest.id!r} at {smallest.size} bytes ({human_size(smallest.size)}) with {label} "
                 f"{_fmt(agreement(smallest, key))}. Raise --max-size to at least {smallest.size}.")
         return min(fits, key=lambda t: (-t[2], t[1].size, t[0]))[1]
-    meets = [(i, v, a) for i, v, a in measured if a >= min_agreement]
+    sure = [(i, v, a, assured(v, key)) for i, v, a in measured]  # measured: never None
+    meets = [(i, v, a) for i, v, a, lo in sure if lo >= min_agreement]
     if not meets:
-        best = min(measured, key=lambda t: (-t[2], t[1].size, t[0]))
+        best = min(sure, key=lambda t: (-t[3], t[1].size, t[0]))
+        interval = f" (lower end of its 95 % interval; mean {_fmt(best[2])})" if best[3] != best[2] else ""
         raise QuantzooError(
             f"no variant of {mid!r} reaches {label} >= {min_agreement:g}; the best is {best[1].id!r} with "
-            f"{_fmt(best[2])} ({best[1].size} bytes). Lower --min-agreement to at most {best[2]:g}.")
+            f"{_fmt(best[3])}{interval} ({best[1].size} bytes). Lower --min-agreement to at most {best[3]:g}.")
     return min(meets, key=lambda t: (t[1].size, -t[2], t[0]))[1]
 
 

@@ -80,9 +80,18 @@ def catalog_location(catalog: str | os.PathLike | None) -> str | Path:
     return Path(value).expanduser()
 
 
-def open_catalog(catalog: str | os.PathLike | None = None, *, timeout: float = 30.0, retries: int = 2) -> Catalog:
-    """Read and check a catalog's index.json (see `catalog_location` for what `catalog` may be)."""
+def open_catalog(catalog: str | os.PathLike | None = None, *, timeout: float = 30.0, retries: int = 2,
+                 trust_key: str | os.PathLike | None = None) -> Catalog:
+    """Read and check a catalog's index.json (see `catalog_location` for what `catalog` may be).
+
+    With `trust_key` (or ``$QUANTZOO_TRUST_KEY``), the public key of the catalog's maintainer,
+    index.json must carry a valid signature (``index.json.sig``) by that key: an unsigned or
+    altered catalog is refused before anything in it is read.
+    """
     from ..download import get_bytes
+    from ..signing import trusted_key, verify
+
+    trust = trusted_key(trust_key)
 
     loc = catalog_location(catalog)
     if isinstance(loc, Path):
@@ -93,7 +102,11 @@ def open_catalog(catalog: str | os.PathLike | None = None, *, timeout: float = 3
         if not index.is_file():
             raise QuantzooError(f"{loc} has no index.json: expected {index}. Is it a quantzoo site "
                                 "(built with `quantzoo build`)?")
-        return Catalog(base=index.parent, index=str(index), doc=CatalogIndex.from_bytes(index.read_bytes(), str(index)))
+        data = index.read_bytes()
+        if trust is not None:
+            sig = index.with_name(index.name + ".sig")
+            verify(data, sig.read_bytes() if sig.is_file() else None, trust, str(index))
+        return Catalog(base=index.parent, index=str(index), doc=CatalogIndex.from_bytes(data, str(index)))
     if urlparse(loc).path.endswith("/index.json"):
         index = loc
         base = loc[: -len("index.json")]
@@ -102,20 +115,28 @@ def open_catalog(catalog: str | os.PathLike | None = None, *, timeout: float = 3
         index = urljoin(base, "index.json")
     data = get_bytes(index, timeout=timeout, retries=retries, what="index.json", hint=_INDEX_HINT,
                      accept="application/json")
+    if trust is not None:
+        sig = get_bytes(index + ".sig", timeout=timeout, retries=retries, what="index.json.sig", hint=_INDEX_HINT,
+                        missing_ok=True)
+        verify(data, sig, trust, index)
     return Catalog(base=base, index=index, doc=CatalogIndex.from_bytes(data, index))
 
 
 def fetch_entry(cat: Catalog, entry: FileEntry | VariantEntry, cache=None, *, progress: bool | None = None) -> Path:
-    """The verified bytes of one index.json file entry in the cache (``blobs/<sha256>``)."""
-    from ..cache import Cache, commit_file
+    """The verified bytes of one index.json file entry in the cache (``blobs/<sha256>``); a cached
+    blob is reused only when its bytes still hash to the entry's sha256."""
+    from ..cache import Cache, commit_file, hashed
     from ..download import download
 
     cache = cache if isinstance(cache, Cache) else Cache(cache)
     blob = cache.blob(entry.sha256)
     where = resolve(cat.base, entry.file)
     with cache.lock(f"blob-{entry.sha256}"):
-        if blob.is_file() and blob.stat().st_size == entry.size:
-            return blob
+        if blob.is_file():  # re-hashed before reuse (once per process); damaged: moved aside, fetched again
+            found = hashed(blob)
+            if found == entry.sha256 and blob.stat().st_size == entry.size:
+                return blob
+            cache.quarantine(blob, entry.sha256, found, f"{entry.file} ({blob})")
         if isinstance(where, Path):
             if not where.is_file():
                 raise QuantzooError(f"{where} is listed in {cat.index} but is missing from the catalog folder.")

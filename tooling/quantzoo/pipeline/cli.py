@@ -6,7 +6,8 @@ from ..errors import QuantzooError, UsageError
 
 
 def cli_build(args) -> int:
-    """``quantzoo build [ID ...] [--zoo DIR] [--cache DIR] [--site-dir DIR] [--jobs N] [--artifact-base-url URL]``.
+    """``quantzoo build [ID ...] [--zoo DIR] [--cache DIR] [--site-dir DIR] [--jobs N] [--artifact-base-url URL]
+    [--sign-key PATH]``.
 
     Exits 1 when anything failed (the rest is still published), 2 on a wrong command line.
     """
@@ -22,6 +23,11 @@ def cli_build(args) -> int:
     base = args.artifact_base_url
     if base is not None and not base.lower().startswith(("https://", "http://")):
         raise UsageError(f"--artifact-base-url must be an http(s) URL, found {base!r}")
+    sign_key = getattr(args, "sign_key", None)
+    if sign_key:
+        from ..signing import check_signing_key
+
+        check_signing_key(sign_key)
     reg = load_registry(args.zoo)
     models, datasets = reg.select(args.ids)
     if args.ids and datasets:
@@ -46,7 +52,7 @@ def cli_build(args) -> int:
                             "fix the failures above and run quantzoo build again")
     with console.status("publishing the site (pages, MkDocs, files, viewer)"):
         report = publish_site(result.built, args.site_dir, registry=reg, artifact_base_url=base,
-                              failed=result.failed_models)
+                              failed=result.failed_models, sign_key=sign_key)
     n_var = sum(len(b.variants) for b in result.built)
     console.print(f"site: {report.site_dir / 'index.html'}  ({len(result.built)} models, {n_var} variants, "
                   f"{report.pages} pages, published in {report.seconds.get('total', 0):.1f} s)", highlight=False)
