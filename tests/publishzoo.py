@@ -18,13 +18,15 @@ def synthetic(root):
     return reg, synthetic_results(reg, root / "work")
 
 
-def with_metric(bm, values: dict[str, float | None]):
-    """A copy of `bm` whose threshold metric takes `values[variant id]`."""
+def with_metric(bm, values: dict[str, float | None], ci95: dict[str, list | None] | None = None):
+    """A copy of `bm` whose threshold metric takes `values[variant id]`, with the interval
+    `ci95[variant id]` (none when not given)."""
     thr = bm.model.threshold
     variants = []
     for v in bm.variants:
         comp = json.loads(json.dumps(v.comparison))
         if v.variant.id in values:
             comp["outputs"][thr["output"]][thr["metric"]]["mean"] = values[v.variant.id]
+            comp["outputs"][thr["output"]][thr["metric"]]["ci95"] = (ci95 or {}).get(v.variant.id)
         variants.append(dataclasses.replace(v, comparison=comp))
     return dataclasses.replace(bm, variants=variants)

@@ -78,5 +78,46 @@ def test_entries_write_exactly_the_contract_and_read_back_equal():
                                              {"y": {"snr_db": MetricSummary(40.0, 1.5, 6)}}),))
     index = CatalogIndex((model,))
     doc = json.loads(index.to_bytes())
-    assert doc["models"][0]["variants"][0]["metrics"] == {"y": {"snr_db": {"mean": 40.0, "std": 1.5, "n": 6}}}
+    assert doc["models"][0]["variants"][0]["metrics"] == {
+        "y": {"snr_db": {"mean": 40.0, "std": 1.5, "n": 6, "ci95": None}}}
     assert CatalogIndex.from_json(doc, "index.json") == index
+
+
+def test_an_interval_and_excluded_samples_round_trip_with_sorted_keys():
+    s = MetricSummary(0.97, 0.17, 100, (0.915, 0.99), excluded=3)
+    v = VariantEntry("lut-4", "linear_lut", 4, "per_tensor", "files/m/m-lut-4.onnx", 5, "c" * 64, {"y": {"iou": s}})
+    index = CatalogIndex((ModelEntry("m", variants=(v,)),))
+    data = index.to_bytes()
+    assert b'"iou": {\n                "ci95": [\n                  0.915,\n                  0.99\n                ],\n' \
+           b'                "excluded": 3,\n                "mean": 0.97,' in data
+    back = CatalogIndex.from_bytes(data, "index.json")
+    assert back == index and back.to_bytes() == data
+    assert back.models[0].variants[0].summary("y", "iou").bound(True) == 0.915
+
+
+def test_a_summary_without_an_interval_still_reads():
+    doc = {"schema_version": 1, "models": [{"id": "m", "variants": [
+        {"id": "a", "file": "a.onnx", "size": 1, "sha256": "0" * 64,
+         "metrics": {"y": {"iou": {"mean": 0.9, "std": 0.1, "n": 30}}}}]}]}
+    s = CatalogIndex.from_json(doc, "index.json").models[0].variants[0].summary("y", "iou")
+    assert s == MetricSummary(0.9, 0.1, 30) and s.ci95 is None and s.excluded == 0 and s.bound(True) == 0.9
+
+
+def test_a_bad_interval_or_excluded_count_is_reported_with_its_key():
+    def metrics(**summary):
+        return {"schema_version": 1, "models": [{"id": "m", "variants": [
+            {"id": "a", "file": "a.onnx", "size": 1, "sha256": "0" * 64,
+             "metrics": {"y": {"iou": {"mean": 0.9, "std": 0.1, "n": 30, **summary}}}}]}]}
+
+    for summary, message in [
+            ({"ci95": [0.95, 0.99]}, "models[0] (m).variants[0].metrics.y.iou.ci95: expected lo <= mean <= hi, "
+                                     "found [0.95, 0.99] around mean 0.9"),
+            ({"ci95": [0.92, 0.85]}, "expected lo <= mean <= hi, found [0.92, 0.85]"),
+            ({"ci95": [0.8]}, "ci95: expected [lo, hi] (two numbers) or null, found [0.8]"),
+            ({"ci95": ["a", 1]}, "ci95: expected [lo, hi] (two numbers) or null"),
+            ({"excluded": -1}, "iou.excluded: expected a sample count >= 0, found -1")]:
+        with pytest.raises(QuantzooError) as e:
+            CatalogIndex.from_json(metrics(**summary), "index.json")
+        assert message in str(e.value), str(e.value)
+    # the last digits a writer rounds away are forgiven
+    CatalogIndex.from_json(metrics(ci95=[0.9000000001, 0.95]), "index.json")

@@ -123,3 +123,19 @@ def test_an_unknown_model_lists_the_models_and_suggests_the_closest():
         client.find_model(doc, "magika", "http://x/index.json")
     assert str(e.value).startswith("no model 'magika' in http://x/index.json. Did you mean 'magika-standard-v3'? "
                                    "Models there: magika-standard-v3, ppocr-v4-det.")
+
+
+def test_min_agreement_takes_the_lower_end_of_the_interval_when_the_index_has_one():
+    def v(vid, size, mean, ci95):
+        doc = _v(vid, size, y__top1_agreement=mean)
+        doc["metrics"]["y"]["top1_agreement"]["ci95"] = ci95
+        return doc
+
+    m = _m({"variants": [v("big", 100, 0.999, [0.995, 1.0]), v("small", 50, 0.99, [0.96, 0.998]),
+                         v("old", 40, 0.99, None)]})
+    # "small" has a mean of 0.99 but could be 0.96: only "old" (no interval: its mean) and "big" qualify
+    assert client.select_variant(m, min_agreement=0.99).id == "old"
+    m = _m({"variants": [v("big", 100, 0.999, [0.995, 1.0]), v("small", 50, 0.99, [0.96, 0.998])]})
+    assert client.select_variant(m, min_agreement=0.99).id == "big"
+    with pytest.raises(QuantzooError, match=r"'big' with 0.995 \(lower end of its 95 % interval; mean 0.999\)"):
+        client.select_variant(m, min_agreement=0.998)

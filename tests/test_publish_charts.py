@@ -36,3 +36,16 @@ def test_chart_labels_do_not_overlap_when_points_are_apart():
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+
+
+def test_every_point_with_an_interval_gets_an_error_bar_inside_the_plot():
+    pts = [Point("fp16", 500, 0.999, "fp16", interval=(0.995, 1.0), n=100),
+           Point("lut-4", 130, 0.97, "linear_lut", True, interval=(0.915, 0.99), n=100),
+           Point("old", 70, 0.9, "linear")]
+    svg = size_agreement_svg(pts, float_size=1000, metric="top1_agreement", metric_label="top-1 agreement",
+                             threshold=0.95)
+    bars = re.findall(r'<path class="qz-ci" d="M([\d.]+) ([\d.]+)V([\d.]+)', svg)
+    assert len(bars) == 2
+    for _, y_lo, y_hi in bars:
+        assert 34 <= float(y_hi) < float(y_lo) <= 380 - 58   # drawn upwards, within the plot area
+    assert "95 % interval 91.50 % to 99.00 %, n=100" in svg

@@ -45,7 +45,7 @@ def test_index_json_has_exactly_the_contract_fields(synth):
     v = m["variants"][0]
     assert set(v) == {"id", "mode", "nbits", "granularity", "file", "size", "sha256", "metrics"}
     out, metrics = next(iter(v["metrics"].items()))
-    assert all(set(x) == {"mean", "std", "n"} for x in metrics.values())
+    assert all(set(x) == {"mean", "std", "n", "ci95"} for x in metrics.values())
     assert [x["id"] for x in m["variants"]] == list(DEFAULT_VARIANTS)
 
 

@@ -36,3 +36,21 @@ def test_the_threshold_metric_is_the_first_column_and_named_for_people(synth):
     ctx = pages.model_context(bm)
     assert ctx["columns"][0]["metric"] == "top1_agreement" and ctx["columns"][0]["label"] == "top-1 agreement"
     assert ctx["columns"][0]["title"].startswith("share of samples")
+
+
+def test_cells_show_the_interval_and_n_and_the_page_states_the_conservative_rule(synth):
+    _, built = synth
+    bm = next(b for b in built if b.model.task == "classification")  # top1_agreement >= 0.99
+    bm = with_metric(bm, {"fp16": 0.97}, {"fp16": [0.915481, 0.989745]})
+    ctx = pages.model_context(bm)
+    assert ctx["variants"][0]["cells"][0]["text"] == "97.00 % (91.55–98.97, n=100)"
+    page = render.model_page(render.environment(project_root() / "site_src" / "templates"), bm, None, "0")
+    assert "only when the lower end of its 95 % interval does" in page
+
+
+def test_methodology_says_how_every_figure_is_computed(synth):
+    reg, built = synth
+    page = render.methodology_page(render.environment(project_root() / "site_src" / "templates"), built, reg, "0")
+    for phrase in ("SNR and PSNR are pooled", "Wilson score interval", "percentile bootstrap",
+                   "distinct photos", "the *lower* end of its 95 % interval", "### Recommended variant"):
+        assert phrase in page

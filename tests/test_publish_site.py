@@ -127,3 +127,26 @@ def test_a_folder_that_is_not_a_quantzoo_site_is_never_replaced(synth, tmp_path)
         publish_site(built[:1], precious, registry=reg)
     assert (precious / "thesis.tex").read_text() == "years of work"
     assert sorted(p.name for p in precious.iterdir()) == ["thesis.tex"]
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_two_builds_of_the_same_inputs_on_different_days_give_byte_identical_trees(synth, tmp_path, monkeypatch):
+    from quantzoo.publish.site import project_root
+
+    reg, built = synth
+    # with a site_url MkDocs writes a <lastmod> per page into the sitemap: the dated case
+    config = tmp_path / "mkdocs.yml"
+    config.write_text((project_root() / "mkdocs.yml").read_text() + "site_url: https://zoo.example/\n")
+    trees = []
+    for day, out in (("1700000000", tmp_path / "a"), ("1800000000", tmp_path / "b")):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", day)   # MkDocs' build date
+        publish_site(built, out, registry=reg, config_file=config)
+        trees.append(_tree(out))
+    assert trees[0] == trees[1]
+    sitemap = (tmp_path / "a" / "sitemap.xml").read_text()
+    assert "<loc>https://zoo.example/models/" in sitemap and "lastmod" not in sitemap
+    assert (tmp_path / "a" / "sitemap.xml.gz").read_bytes()[4:8] == b"\0\0\0\0"   # gzip mtime 0

@@ -29,7 +29,7 @@ EVIL = ("<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A real `quantzoo build`: Magika (3 variants, 120 Pygments files), a tiny conv net with a map
+    """A real `quantzoo build`: Magika (3 variants, 250 Pygments files), a tiny conv net with a map
     output, and a tiny classifier whose manifest carries markup. Sources and results are cached in
     the user cache like the other real-model tests, so a rerun only publishes."""
     import shutil
@@ -47,9 +47,11 @@ def site(tmp_path_factory):
     doc = yaml.safe_load(manifest.read_text())
     manifest.write_text(yaml.safe_dump({**doc, "variants": ["fp16", "linear-8", "kmeans-4"]}, sort_keys=False))
     ds = yaml.safe_load((REPO / "zoo" / "datasets" / "pygments-examplefiles.yaml").read_text())
-    ds["params"] = {**(ds.get("params") or {}), "limit": 120}
+    # 250 files: with every one agreeing, the lower end of the Wilson interval (0.985) can pass the
+    # manifest's 0.98, so a variant can be recommended under the conservative rule (120 could not: 0.969)
+    ds["params"] = {**(ds.get("params") or {}), "limit": 250}
     (zoo / "datasets" / "pygments-examplefiles.yaml").write_text(yaml.safe_dump(ds, sort_keys=False))
-    dataset(zoo, "vectors", (64,), 24, seed=1)
+    dataset(zoo, "vectors", (64,), 40, seed=1)  # 40 of 40 agreeing: Wilson lower end 0.912 >= 0.9
     dataset(zoo, "volumes", (3, 16, 16), 6, seed=2)
     model(zoo, "tiny-mapper", "mapper")
     evil = model(zoo, "tiny-evil", "classifier", description=EVIL)
@@ -181,6 +183,11 @@ def test_model_page_shows_the_variants_table_and_the_chart(page, server, site):
     assert page.locator("#variants tbody tr").count() == len(m["variants"]) + 1  # + the float row
     rec = page.locator("#variants tr.qz-rec td").first.inner_text()
     assert rec.split()[0] == m["recommended"]
+    # the threshold column (after variant, mode, bits, granularity, size, vs float) shows n beside the share
+    assert "n=" in page.locator("#variants tr.qz-rec td").nth(6).inner_text()
+    with_interval = sum(1 for v in m["variants"] for ms in v["metrics"].values()
+                        if (ms.get("top1_agreement") or {}).get("ci95"))
+    assert page.locator("svg.qz-chart path.qz-ci").count() == with_interval
     chart = page.locator("svg.qz-chart")
     assert chart.is_visible()
     box = chart.bounding_box()

@@ -99,7 +99,7 @@ def model(zoo: Path, mid: str, kind: str, *, variants=VARIANTS, source_sha256: s
         "preprocessing": {"adapter": "arrays"},
         "dataset": "vectors" if is_classifier else "volumes",
         "variants": list(variants),
-        "threshold": ({"output": "logits", "metric": "top1_agreement", "min": 0.9} if is_classifier
+        "threshold": ({"output": "logits", "metric": "top1_agreement", "min": 0.8} if is_classifier
                       else {"output": "map", "metric": "snr_db", "min": 20}),
     }
     (folder / "model.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

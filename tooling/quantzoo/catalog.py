@@ -3,7 +3,11 @@
     {"schema_version": 1, "models": [{"id", "name", "task", "license", "parameters",
       "source": {"sha256", "url"}, "float": {"file", "size", "sha256"}, "recommended": "<variant id>",
       "variants": [{"id", "mode", "nbits", "granularity", "file", "size", "sha256",
-                    "metrics": {"<output>": {"<metric>": {"mean", "std", "n"}}}}]}]}
+                    "metrics": {"<output>": {"<metric>": {"mean", "std", "n", "ci95", "excluded"?}}}}]}]}
+
+A metric's ``ci95`` is its 95 % interval ``[lo, hi]`` (null when it was not computed: older
+catalogs); ``excluded``, present only when above 0, counts the samples where the metric is
+undefined and left out (``n`` counts the others).
 
 ``file`` is relative to the site root or an absolute URL. Every entry has ``to_json()`` (the
 exact dict the writer emits) and ``from_json(doc, where)``, which checks what a reader relies on
@@ -91,20 +95,60 @@ class _Entry:
 
 @dataclass(frozen=True)
 class MetricSummary(_Entry):
-    """One metric of one output over the evaluation samples; None where it was not finite."""
+    """One metric of one output over the evaluation samples; None where it was not finite.
+
+    `ci95` is the 95 % interval (lo, hi) or None; `excluded` the samples left out (0: none).
+
+    >>> s = MetricSummary.from_json({"mean": 0.97, "std": 0.17, "n": 100, "ci95": [0.915, 0.99]}, "m")
+    >>> s.ci95, s.excluded, s.to_json()
+    ((0.915, 0.99), 0, {'ci95': [0.915, 0.99], 'mean': 0.97, 'n': 100, 'std': 0.17})
+    >>> MetricSummary.from_json({"mean": 0.9, "std": 0, "n": 9}, "m").ci95 is None
+    True
+    """
 
     mean: float | None
     std: float | None
     n: int | None
+    ci95: tuple[float, float] | None = None
+    excluded: int = 0
+
+    def bound(self, higher_is_better: bool) -> float | None:
+        """The conservative end: the interval's lower end when higher is better (else the upper
+        end); the mean when there is no interval (see ARCHITECTURE.md, "Formats")."""
+        if self.ci95 is None:
+            return self.mean
+        return self.ci95[0] if higher_is_better else self.ci95[1]
 
     def to_json(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "n": self.n}
+        doc = {"ci95": list(self.ci95) if self.ci95 is not None else None, "mean": self.mean, "n": self.n,
+               "std": self.std}
+        return doc | {"excluded": self.excluded} if self.excluded else doc
 
     @classmethod
     def _parse(cls, doc: dict, key: str, problems: list[str]) -> MetricSummary:
-        n = doc.get("n")
-        return cls(_number(doc.get("mean")), _number(doc.get("std")),
-                   n if isinstance(n, int) and not isinstance(n, bool) else None)
+        n, mean = doc.get("n"), _number(doc.get("mean"))
+        raw, ci95 = doc.get("ci95"), None
+        if raw is not None:
+            bounds = [_number(x) for x in raw] if isinstance(raw, list) and len(raw) == 2 else None
+            if bounds is None or None in bounds:
+                problems.append(f"{key}.ci95: expected [lo, hi] (two numbers) or null, found {json.dumps(raw)[:60]}")
+            elif not bounds[0] <= bounds[1] or (mean is not None and not _within(mean, *bounds)):
+                around = f" around mean {mean:g}" if mean is not None else ""
+                problems.append(f"{key}.ci95: expected lo <= mean <= hi, found {json.dumps(raw)}{around}")
+            else:
+                ci95 = (bounds[0], bounds[1])
+        excluded = doc.get("excluded", 0)
+        if not isinstance(excluded, int) or isinstance(excluded, bool) or excluded < 0:
+            problems.append(f"{key}.excluded: expected a sample count >= 0, found {excluded!r}")
+            excluded = 0
+        return cls(mean, _number(doc.get("std")), n if isinstance(n, int) and not isinstance(n, bool) else None,
+                   ci95, excluded)
+
+
+def _within(x: float, lo: float, hi: float) -> bool:
+    """lo <= x <= hi, forgiving the last digits the writer rounded away (7 significant digits)."""
+    slack = 1e-6 * max(abs(x), abs(lo), abs(hi), 1e-12)
+    return lo - slack <= x <= hi + slack
 
 
 def _parse_metrics(doc: Any, key: str, problems: list[str]) -> dict[str, dict[str, MetricSummary]]:
@@ -182,8 +226,12 @@ class VariantEntry(_Entry):
         >>> v.metric("y", "iou"), v.metric("y", "cosine")
         (0.9, None)
         """
-        s = self.metrics.get(output, {}).get(metric)
+        s = self.summary(output, metric)
         return s.mean if s else None
+
+    def summary(self, output: str, metric: str) -> MetricSummary | None:
+        """The whole summary (mean, std, n, ci95, excluded) of one metric of one output, or None."""
+        return self.metrics.get(output, {}).get(metric)
 
     @property
     def name(self) -> str:

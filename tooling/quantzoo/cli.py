@@ -29,6 +29,9 @@ def _cache(p: argparse.ArgumentParser) -> None:
 def _catalog(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", default=None, metavar="URL",
                    help="published site: an http(s) URL or a local folder (default: $QUANTZOO_CATALOG)")
+    p.add_argument("--trust-key", default=None, metavar="PUB",
+                   help="refuse the catalog unless index.json is signed by this Ed25519 public key "
+                        "(default: $QUANTZOO_TRUST_KEY)")
 
 
 class _Choices:
@@ -113,6 +116,12 @@ def _args_build(p):
     p.add_argument("--site-dir", default="site", metavar="DIR")
     p.add_argument("--jobs", type=int, default=None, metavar="N")
     p.add_argument("--artifact-base-url", default=None, metavar="URL")
+    p.add_argument("--sign-key", default=None, metavar="PATH",
+                   help="sign index.json with this Ed25519 private key (index.json.sig; see quantzoo keygen)")
+
+
+def _args_keygen(p):
+    p.add_argument("path", metavar="PATH", help="where the private key goes; the public key goes to PATH.pub")
 
 
 def _args_list(p):
@@ -140,6 +149,11 @@ def _args_pull(p):
     _cache(p)
 
 
+def _args_verify(p):
+    _cache(p)
+    p.add_argument("--site", default=None, metavar="DIR", help="a built site: check every file its index.json lists")
+
+
 # name: (help, add-arguments, "module:function")
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
     "check": ("validate every manifest in the registry", _args_check, "quantzoo.registry:cli_check"),
@@ -148,10 +162,13 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
     "compare": ("measure how well a compressed model agrees with its original", _args_compare,
                 "quantzoo.compare:cli_compare"),
     "build": ("fetch, quantize, compare and publish the catalog site", _args_build, "quantzoo.pipeline.cli:cli_build"),
+    "keygen": ("make an Ed25519 key pair for signing catalogs", _args_keygen, "quantzoo.signing:cli_keygen"),
     "list": ("list the models of a published catalog", _args_list, "quantzoo.client.cli:cli_list"),
     "info": ("show every variant of a model in a published catalog", _args_info, "quantzoo.client.cli:cli_info"),
     "pull": ("download a verified model variant from a published catalog", _args_pull,
              "quantzoo.client.cli:cli_pull"),
+    "verify": ("re-hash the cache and a built site, report every file whose bytes are not the recorded ones",
+               _args_verify, "quantzoo.verify:cli_verify"),
 }
 
 

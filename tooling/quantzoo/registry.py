@@ -73,6 +73,7 @@ DATASET_SCHEMA = {
     "params": ("map", False),
     "labels": ("labels", False),
     "notes": ("str", False),
+    "calibration": ("fraction", False),
 }
 
 
@@ -89,6 +90,7 @@ class Dataset:
     labels: Any = None
     name: str | None = None
     notes: str | None = None
+    calibration: float | None = None   # the fraction held out for calibration (compare.split)
     path: Path | None = None
 
 
@@ -208,6 +210,10 @@ class _Checker:
     def _list(self, v, k):
         if not isinstance(v, list):
             self.bad(k, f"expected a list, found {type(v).__name__}")
+
+    def _fraction(self, v, k):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            self.bad(k, f"expected a fraction from 0 up to (not including) 1, found {v!r}")
 
     def _map(self, v, k):
         if not isinstance(v, dict):

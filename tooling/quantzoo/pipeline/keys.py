@@ -44,6 +44,8 @@ def evaluation_identity(model, dataset) -> dict:
     if dataset is not None:
         ds = {"id": dataset.id, "source": dataset.source, "adapter": dataset.adapter,
               "params": dataset.params or {}, "labels": dataset.labels}
+        if getattr(dataset, "calibration", None):  # which samples are evaluated
+            ds["calibration"] = dataset.calibration
     return {"task": model.task, "preprocessing": model.preprocessing, "labels": model.labels,
             "label_map": model.label_map, "dataset": ds}
 

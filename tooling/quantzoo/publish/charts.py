@@ -2,7 +2,8 @@
 
 `size_agreement_svg` plots each variant's file size (log scale, ticks at halvings of the float
 size) against the threshold metric, labels every point with its variant id (moving labels that
-would collide), draws the manifest threshold as a dashed line and rings the recommended variant.
+would collide), draws each point's 95 % interval as an error bar, draws the manifest threshold as a
+dashed line and rings the recommended variant.
 Same points in, same bytes out.
 """
 
@@ -30,6 +31,8 @@ class Point:
     value: float | None      # None: not measured (listed under the chart, not drawn)
     mode: str
     recommended: bool = False
+    interval: tuple[float, float] | None = None  # 95 % interval of `value`: drawn as an error bar
+    n: int | None = None                          # samples behind `value` (tooltip)
 
 
 def _family(mode: str) -> tuple[str, str]:
@@ -81,6 +84,16 @@ def _marker(shape: str, x: float, y: float, r: float, fill: str, extra: str = ""
         pts = f"{x:.1f},{y - r - 1:.1f} {x + r + 1:.1f},{y + r:.1f} {x - r - 1:.1f},{y + r:.1f}"
         return f'<polygon points="{pts}" fill="{fill}"{extra}/>'
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{fill}"{extra}/>'
+
+
+def _error_bar(x: float, y_lo: float, y_hi: float, colour: str) -> str:
+    """A vertical bar from `y_lo` to `y_hi` at `x` with short caps: a 95 % interval.
+
+    >>> _error_bar(10, 50, 40, "#000")
+    '<path class="qz-ci" d="M10.0 50.0V40.0M7.0 50.0H13.0M7.0 40.0H13.0" stroke="#000" stroke-width="1.2" fill="none"/>'
+    """
+    return (f'<path class="qz-ci" d="M{x:.1f} {y_lo:.1f}V{y_hi:.1f}M{x - 3:.1f} {y_lo:.1f}H{x + 3:.1f}'
+            f'M{x - 3:.1f} {y_hi:.1f}H{x + 3:.1f}" stroke="{colour}" stroke-width="1.2" fill="none"/>')
 
 
 def _overlap(a, b) -> float:
@@ -135,10 +148,13 @@ def size_agreement_svg(points: list[Point], *, float_size: int, metric: str, met
     ...                          threshold=0.99)
     >>> svg.startswith("<svg") and "linear-8" in svg and "kmeans-2" in svg
     True
+    >>> "qz-ci" in size_agreement_svg([Point("lut-4", 70, 0.97, "linear_lut", interval=(0.915, 0.99), n=100)],
+    ...                               float_size=1000, metric="iou", metric_label="IoU")
+    True
     """
     kind = METRICS[metric].unit if metric in METRICS else "abs"
     drawn = [p for p in points if p.value is not None and not math.isnan(p.value)]
-    finite_vals = [p.value for p in drawn if math.isfinite(p.value)]
+    finite_vals = [x for p in drawn for x in (p.value, *(p.interval or ())) if math.isfinite(x)]
     lo, hi, yticks = _y_range(finite_vals, threshold, kind == "fraction")
     x0, x1, y0, y1 = LEFT, W - RIGHT, TOP, H - BOTTOM
 
@@ -213,7 +229,12 @@ def size_agreement_svg(points: list[Point], *, float_size: int, metric: str, met
     for p, (_, px, py) in zip(order, pix):
         fill, shape = _family(p.mode)
         tip = f"{p.label}: {human_size(p.size)}, {metric_label} {format_metric(metric, p.value)}"
+        if p.interval is not None:
+            tip += f" (95 % interval {format_metric(metric, p.interval[0])} to {format_metric(metric, p.interval[1])}"
+            tip += f", n={p.n})" if p.n is not None else ")"
         out.append(f'<g class="qz-point" data-variant="{escape(p.label)}"><title>{escape(tip)}</title>')
+        if p.interval is not None and all(math.isfinite(b) for b in p.interval):
+            out.append(_error_bar(px, Y(p.interval[0]), Y(p.interval[1]), fill))
         if p.recommended:
             out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="9" fill="none" stroke="#16a34a" stroke-width="2.5"/>')
         out.append(_marker(shape, px, py, 4.5, fill, ' stroke="#fff" stroke-width="1"'))

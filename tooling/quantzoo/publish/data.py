@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog import MetricSummary
+from ..compare.metrics import metric
 from ..registry import Model, Variant
 
 
@@ -75,31 +77,108 @@ def metric_mean(comparison: dict, output: str, metric: str) -> float | None:
     return None if math.isnan(v) else v
 
 
-def meets(threshold: dict, value: float | None) -> bool:
-    """Whether a metric value satisfies a manifest threshold ``{output, metric, min|max}``.
+def summary(doc: dict) -> MetricSummary:
+    """A comparison's ``{mean, std, n, ci95?, excluded?}`` as a catalog `MetricSummary`, with
+    non-finite numbers (and an interval with one) as None.
+
+    >>> summary({"mean": 0.97, "std": 0.17, "n": 100, "ci95": [0.915, 0.99], "excluded": 2})
+    MetricSummary(mean=0.97, std=0.17, n=100, ci95=(0.915, 0.99), excluded=2)
+    >>> summary({"mean": float("inf"), "std": None, "n": 3}).mean is None
+    True
+    """
+    ci = doc.get("ci95")
+    bounds = tuple(finite(x) for x in ci) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
+    return MetricSummary(finite(doc.get("mean")), finite(doc.get("std")),
+                         int(doc["n"]) if doc.get("n") is not None else None,
+                         bounds if bounds is not None and None not in bounds else None,
+                         int(doc.get("excluded") or 0))
+
+
+def metric_summary(comparison: dict, output: str, metric: str) -> MetricSummary | None:
+    """The summary of one metric of one output in a comparison dict, or None when not measured."""
+    try:
+        doc = comparison["outputs"][output][metric]
+    except (KeyError, TypeError):
+        return None
+    return summary(doc) if isinstance(doc, dict) else None
+
+
+def meets(threshold: dict, value: float | None, ci95: tuple[float, float] | None = None) -> bool:
+    """Whether a metric satisfies a manifest threshold ``{output, metric, min|max}``, conservatively:
+    with an interval `ci95`, its lower end must meet a ``min`` (its upper end a ``max``); without
+    one, the value itself.
 
     >>> meets({"metric": "top1_agreement", "min": 0.99}, 0.995), meets({"metric": "cer", "max": 0.01}, 0.02)
     (True, False)
+    >>> meets({"metric": "string_agreement", "min": 0.95}, 0.97, (0.915, 0.99))
+    False
+    >>> meets({"metric": "cer", "max": 0.05}, 0.01, (0.004, 0.03))
+    True
     """
+    is_min = "min" in threshold and threshold["min"] is not None
+    if ci95 is not None:
+        value = ci95[0] if is_min else ci95[1]
     if value is None:
         return False
-    if "min" in threshold and threshold["min"] is not None:
-        return value >= threshold["min"]
-    return value <= threshold["max"]
+    return value >= threshold["min"] if is_min else value <= threshold["max"]
+
+
+def variant_meets(threshold: dict, variant: BuiltVariant) -> bool:
+    """Whether a built variant meets its model's threshold under the conservative rule of `meets`."""
+    s = metric_summary(variant.comparison, threshold["output"], threshold["metric"])
+    return meets(threshold, metric_mean(variant.comparison, threshold["output"], threshold["metric"]),
+                 s.ci95 if s else None)
 
 
 def recommend(model: BuiltModel) -> BuiltVariant | None:
-    """The smallest variant whose threshold metric meets the manifest threshold (ties: listed first).
-
-    None when no variant meets it.
+    """The smallest variant that meets the manifest threshold by `meets` (the conservative end of
+    its interval); ties: the one listed first. None when no variant meets it.
     """
     thr = model.model.threshold
     best = None
     for v in model.variants:
-        if meets(thr, metric_mean(v.comparison, thr["output"], thr["metric"])):
-            if best is None or v.size < best.size:
-                best = v
+        if variant_meets(thr, v) and (best is None or v.size < best.size):
+            best = v
     return best
+
+
+def format_summary(name: str, s: MetricSummary | None) -> str:
+    """A metric for a table cell with its interval and sample count when it has an interval (or
+    is a proportion): each bound is the metric's own format with the unit written once.
+
+    >>> format_summary("string_agreement", MetricSummary(0.97, 0.17, 100, (0.9155, 0.9897)))
+    '97.00 % (91.55–98.97, n=100)'
+    >>> format_summary("snr_db", MetricSummary(48.04, 3.0, 26, (46.5, 49.6)))
+    '48.0 dB (46.5–49.6, n=26)'
+    >>> format_summary("cosine", MetricSummary(0.99991, 0.0, 14, (0.99987, 0.99994), excluded=12))
+    '0.99991 (0.99987–0.99994, n=14 of 26)'
+    >>> format_summary("top1_agreement", MetricSummary(1.0, 0.0, 50)), format_summary("snr_db", None)
+    ('100.00 % (n=50)', '–')
+    """
+    m = metric(name)
+    if s is None or s.mean is None:
+        return m.format(None)
+    text = m.format(s.mean)
+    n = "" if s.n is None else f"n={s.n}" + (f" of {s.n + s.excluded}" if s.excluded else "")
+    if s.ci95 is not None:
+        lo, hi = m.format(s.ci95[0]), m.format(s.ci95[1])
+        unit = " " + text.rsplit(" ", 1)[1] if " " in text else ""
+        if unit and lo.endswith(unit) and hi.endswith(unit):
+            lo, hi = lo[:-len(unit)], hi[:-len(unit)]
+        return f"{text} ({lo}–{hi}" + (f", {n})" if n else ")")
+    return f"{text} ({n})" if n and m.proportion else text
+
+
+def excluded_note(name: str, s: MetricSummary | None) -> str | None:
+    """What a cell's `excluded` means, for its tooltip: 'cosine over 14 of 26 samples (…)'.
+
+    >>> excluded_note("cosine", MetricSummary(0.9, 0.0, 14, None, excluded=12))
+    'cosine over 14 of 26 samples (12 left out where it is undefined)'
+    """
+    if s is None or not s.excluded or s.n is None:
+        return None
+    return (f"{metric(name).label} over {s.n} of {s.n + s.excluded} samples "
+            f"({s.excluded} left out where it is undefined)")
 
 
 def source_url(model: Model) -> str | None:

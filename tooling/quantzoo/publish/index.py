@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from ..catalog import CatalogIndex, FileEntry, MetricSummary, ModelEntry, Source, VariantEntry, index_json_bytes
-from .data import (BuiltModel, finite, float_file_name, public_file, recommend, source_sha256, source_url,
+from .data import (BuiltModel, float_file_name, public_file, recommend, source_sha256, source_url, summary,
                    variant_file_name)
 
 __all__ = ["catalog_index", "index_document", "index_entry", "index_json_bytes"]
 
 
 def _metrics(comparison: dict) -> dict[str, dict[str, MetricSummary]]:
-    """A comparison's {output: {metric: {mean, std, n}}} with non-finite numbers as None."""
-    return {output: {m: MetricSummary(finite(v.get("mean")), finite(v.get("std")),
-                                      int(v["n"]) if v.get("n") is not None else None)
-                     for m, v in metrics.items() if isinstance(v, dict)}
+    """A comparison's {output: {metric: summary}} with non-finite numbers as None."""
+    return {output: {m: summary(v) for m, v in metrics.items() if isinstance(v, dict)}
             for output, metrics in (comparison.get("outputs") or {}).items()}
 
 

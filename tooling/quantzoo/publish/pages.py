@@ -8,8 +8,8 @@ from typing import Any
 
 from ..compare.metrics import METRICS, format_metric, metric, metric_label
 from ..units import human_count, human_size
-from .data import (BuiltModel, float_file_name, meets, metric_mean, public_file, recommend, safe_href, site_file,
-                   source_sha256, source_url, variant_file_name)
+from .data import (BuiltModel, excluded_note, float_file_name, format_summary, metric_mean, metric_summary, public_file,
+                   recommend, safe_href, site_file, source_sha256, source_url, variant_file_name, variant_meets)
 
 
 def metric_columns(bm: BuiltModel) -> list[tuple[str, str]]:
@@ -56,18 +56,20 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
     for v in bm.variants:
         vid = v.variant.id
         rel = site_file(m.id, variant_file_name(m.id, vid))
-        value = metric_mean(v.comparison, thr["output"], thr["metric"])
         cells = []
         for out, met in cols:
             x = metric_mean(v.comparison, out, met)
-            cells.append({"text": format_metric(met, x), "sort": "" if x is None else repr(float(x)) if math.isfinite(x)
+            s = metric_summary(v.comparison, out, met)
+            cells.append({"text": format_summary(met, s) if x is None or math.isfinite(x) else format_metric(met, x),
+                          "title": excluded_note(met, s),
+                          "sort": "" if x is None else repr(float(x)) if math.isfinite(x)
                           else ("1e308" if x > 0 else "-1e308")})
         rows.append({
             "id": vid, "mode": v.variant.mode, "nbits": v.variant.nbits if v.variant.nbits is not None else 16,
             "granularity": v.variant.granularity.replace("_", " "),
             "size": v.size, "size_text": human_size(v.size),
             "ratio": v.size / bm.float_size if bm.float_size else None,
-            "cells": cells, "meets": meets(thr, value), "recommended": rec is not None and rec is v,
+            "cells": cells, "meets": variant_meets(thr, v), "recommended": rec is not None and rec is v,
             "href": _page_href(m.id, variant_file_name(m.id, vid), artifact_base_url),
             "file": variant_file_name(m.id, vid), "sha256": v.sha256,
             "graph": f"../netron/index.html?url=../{rel}",
@@ -94,7 +96,8 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
         "float_graph": f"../netron/index.html?url=../{float_rel}",
         "threshold": {"output": thr["output"], "metric": thr["metric"], "label": metric_label(thr["metric"]),
                       "op": "≥" if "min" in thr and thr.get("min") is not None else "≤",
-                      "value": format_metric(thr["metric"], thr.get("min", thr.get("max")))},
+                      "value": format_metric(thr["metric"], thr.get("min", thr.get("max"))),
+                      "end": "lower" if "min" in thr and thr.get("min") is not None else "upper"},
         "recommended": rec.variant.id if rec else None,
         "recommended_size_text": human_size(rec.size) if rec else None,
         "accuracy_float": format_metric("accuracy_float", acc_float) if acc_float is not None else None,
@@ -179,7 +182,7 @@ def catalog_row(bm: BuiltModel) -> dict:
     m = bm.model
     rec = recommend(bm)
     thr = m.threshold
-    value = metric_mean(rec.comparison, thr["output"], thr["metric"]) if rec else None
+    value = metric_summary(rec.comparison, thr["output"], thr["metric"]) if rec else None
     return {
         "id": m.id, "name": m.name, "task": m.task, "href": f"models/{m.id}.html",
         "parameters": bm.info.get("parameters"), "parameters_text": human_count(bm.info.get("parameters")),
@@ -188,7 +191,7 @@ def catalog_row(bm: BuiltModel) -> dict:
         "recommended_size": rec.size if rec else None,
         "recommended_size_text": human_size(rec.size) if rec else None,
         "ratio": (rec.size / bm.float_size) if rec and bm.float_size else None,
-        "agreement_text": f"{metric_label(thr['metric'])} {format_metric(thr['metric'], value)}" if rec else None,
+        "agreement_text": f"{metric_label(thr['metric'])} {format_summary(thr['metric'], value)}" if rec else None,
         "license": m.license.get("spdx"), "license_url": safe_href(m.license.get("url")),
         "variants": len(bm.variants), "failed": len(bm.failures),
     }

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from ..compare import intervals
 from ..compare.metrics import METRICS, format_metric
 from ..units import human_size
 from .charts import Point, size_agreement_svg
-from .data import BuiltModel, metric_mean
+from .data import BuiltModel, metric_mean, metric_summary
 from .pages import catalog_context, model_context
 
 _NP_DTYPES = {"float32": "np.float32", "float16": "np.float16", "float64": "np.float64", "int64": "np.int64",
@@ -116,8 +117,11 @@ def _var_name(name: str) -> str:
 def chart(bm: BuiltModel, ctx: dict) -> Markup:
     thr = bm.model.threshold
     rec = ctx["recommended"]
-    points = [Point(v.variant.id, v.size, metric_mean(v.comparison, thr["output"], thr["metric"]), v.variant.mode,
-                    v.variant.id == rec) for v in bm.variants]
+    points = []
+    for v in bm.variants:
+        s = metric_summary(v.comparison, thr["output"], thr["metric"])
+        points.append(Point(v.variant.id, v.size, metric_mean(v.comparison, thr["output"], thr["metric"]),
+                            v.variant.mode, v.variant.id == rec, s.ci95 if s else None, s.n if s else None))
     t = ctx["threshold"]
     return Markup(size_agreement_svg(
         points, float_size=bm.float_size, metric=thr["metric"], metric_label=f"{t['label']} ({thr['output']})",
@@ -155,7 +159,8 @@ def methodology_page(env, models: list[BuiltModel], registry, version: str) -> s
                  for m in METRICS.values()],
         granularity=MODE_DEFAULT_GRANULARITY, default_variants=DEFAULT_VARIANTS, datasets=datasets,
         version=version, example=example.model.id if example else "MODEL",
-        format_metric=format_metric)
+        format_metric=format_metric,
+        bootstrap={"resamples": intervals.BOOTSTRAP_RESAMPLES, "seed": intervals.BOOTSTRAP_SEED})
 
 
 def catalog_page(env, models: list[BuiltModel], failed: list, version: str) -> str:

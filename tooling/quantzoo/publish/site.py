@@ -1,15 +1,19 @@
 """Write the site: Markdown pages → MkDocs build → files, viewer, index.json → swap into place.
 
-Everything happens in a temporary folder next to the target site dir; the previous site is
-replaced (two renames) only after the MkDocs build and every copy succeeded, so a failed
-publish leaves the old site exactly as it was.
+The same inputs give the same bytes: nothing in the site carries the build date (the sitemap's
+dates are taken out after MkDocs writes them, `undate_sitemap`). Everything happens in a
+temporary folder next to the target site dir; the previous site is replaced (two renames) only
+after the MkDocs build and every copy succeeded, so a failed publish leaves the old site exactly
+as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cache import sha256_bytes
+from ..catalog import CatalogIndex
 from ..errors import QuantzooError
 from .data import BuiltModel, float_file_name, variant_file_name
 from .index import catalog_index
@@ -99,6 +104,25 @@ def run_mkdocs(config_file: Path, docs: Path, site: Path) -> None:
         logger.removeHandler(handler)
 
 
+def undate_sitemap(site: Path) -> None:
+    """Take the build date out of MkDocs' sitemap: drop every ``<lastmod>`` from sitemap.xml and
+    write sitemap.xml.gz again with a zero gzip mtime, so two builds of the same inputs give the
+    same bytes (MkDocs stamps both with the day of the build).
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "sitemap.xml").write_text("<url><loc>a</loc>\\n  <lastmod>2026-11-29</lastmod>\\n</url>")
+    >>> undate_sitemap(d); (d / "sitemap.xml").read_text(), gzip.decompress((d / "sitemap.xml.gz").read_bytes())[:5]
+    ('<url><loc>a</loc>\\n</url>', b'<url>')
+    """
+    xml = site / "sitemap.xml"
+    if not xml.is_file():
+        return
+    text = re.sub(r"[ \t]*<lastmod>[^<]*</lastmod>[ \t]*\n?", "", xml.read_text(encoding="utf-8"))
+    xml.write_text(text, encoding="utf-8")
+    with open(site / "sitemap.xml.gz", "wb") as f, gzip.GzipFile("sitemap.xml", "wb", fileobj=f, mtime=0) as gz:
+        gz.write(text.encode("utf-8"))
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -153,11 +177,12 @@ def swap_in(new: Path, target: Path, work: Path) -> None:
 
 def publish_site(models: list[BuiltModel], site_dir: str | os.PathLike, *, registry=None,
                  artifact_base_url: str | None = None, src: Path | None = None, config_file: Path | None = None,
-                 failed: list | None = None) -> PublishReport:
+                 failed: list | None = None, sign_key: str | os.PathLike | None = None) -> PublishReport:
     """Build the whole site for `models` into `site_dir`, replacing it only when everything succeeded.
 
     `failed` lists models that could not be built (`pipeline.Failure`: .model, .stage, .error); the
-    catalog page names them.
+    catalog page names them. With `sign_key` (an Ed25519 private key) the site also gets
+    ``index.json.sig``, the detached signature of index.json's exact bytes.
 
     >>> publish_site([], "/tmp/qz-doc-site")  # doctest: +SKIP
     PublishReport(site_dir=PosixPath('/tmp/qz-doc-site'), pages=2, ...)
@@ -176,15 +201,21 @@ def publish_site(models: list[BuiltModel], site_dir: str | os.PathLike, *, regis
     try:
         t0 = time.perf_counter()
         index_bytes = catalog_index(models, artifact_base_url).to_bytes()
+        CatalogIndex.from_bytes(index_bytes, "the index.json being published")  # what a client will check
         docs, site = work / "docs", work / "site"
         pages = render_docs(models, docs, src=src, registry=registry, artifact_base_url=artifact_base_url,
                             failed=failed)
         t1 = time.perf_counter()
         run_mkdocs(config_file, docs, site)
+        undate_sitemap(site)
         t2 = time.perf_counter()
         n_files = add_files(models, site)
         bundle_netron(site / "netron", src / "netron" / "consent.js")
         (site / "index.json").write_bytes(index_bytes)
+        if sign_key:
+            from ..signing import SIGNATURE_SUFFIX, sign
+
+            (site / f"index.json{SIGNATURE_SUFFIX}").write_bytes(sign(index_bytes, sign_key))
         (site / MARKER).write_text(f"built by quantzoo {__version__}\n", encoding="utf-8")
         t3 = time.perf_counter()
         swap_in(site, target, work)

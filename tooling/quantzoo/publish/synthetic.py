@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from pathlib import Path
 
 from ..registry import DEFAULT_VARIANTS, Registry, load_registry
+from ..compare.intervals import wilson
 from ..compare.metrics import metric
 from ..compare.tasks import TASKS
 from .data import BuiltModel, BuiltVariant
@@ -117,8 +119,22 @@ def _fake_metrics(task: str, nbits: int | None, rng: random.Random) -> dict:
             v = best
         else:
             v = max(0.0, best - loss * rng.uniform(0.5, 1.0))
-        metrics[name] = {"mean": round(v, 6), "std": round(abs(v) * 0.05, 6), "n": 100}
+        metrics[name] = _summary(name, round(v, 6), round(abs(v) * 0.05, 6), 100)
     return {out: metrics}
+
+
+def _summary(name: str, mean: float, std: float, n: int) -> dict:
+    """A comparison's summary with a 95 % interval: Wilson for proportions, mean ± 1.96 std/√n otherwise.
+
+    >>> _summary("top1_agreement", 0.97, 0.17, 100)
+    {'mean': 0.97, 'std': 0.17, 'n': 100, 'ci95': [0.915481, 0.989745]}
+    """
+    if metric(name).proportion:
+        lo, hi = wilson(mean * n, n)
+    else:
+        half = 1.96 * std / math.sqrt(n)
+        lo, hi = mean - half, mean + half
+    return {"mean": mean, "std": std, "n": n, "ci95": [round(min(lo, mean), 6), round(max(hi, mean), 6)]}
 
 
 def synthetic_results(registry: Registry, work: Path, *, seed: int = 0, previews: bool = True) -> list[BuiltModel]:
