@@ -72,7 +72,7 @@ def test_a_tampered_artifact_fails_clearly_and_leaves_nothing_behind(site, tmp_p
         rc, out, err = pull(capsys, "tiny-classifier", "--variant", "linear-4", "--catalog", srv.url("/"),
                              "-o", str(out_dir), "--cache", str(cache))
         assert rc == 1 and out == ""
-        assert f"/files/tiny-classifier/tiny-classifier-linear-4.onnx" in err
+        assert "/files/tiny-classifier/tiny-classifier-linear-4.onnx" in err
         assert entry["sha256"] in err and "index.json" in err
         assert files(out_dir) == []
         assert [f for f in files(cache) if not f.startswith("locks/")] == []

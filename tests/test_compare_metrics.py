@@ -167,20 +167,6 @@ def test_pooled_snr_of_identical_outputs_stays_at_the_float32_ceiling():
     assert M.pooled_snr_db(np.array(zero)) == M.SNR_CEILING_DB
 
 
-def test_ctc_greedy_merges_repeats_and_drops_blanks_but_keeps_a_doubled_letter_split_by_a_blank():
-    vocab = ["<blank>", "l", "o", "h", "e", " "]
-    ids = np.array([[3, 3, 4, 1, 1, 0, 1, 2, 5, 0]])
-    assert M.ctc_greedy(ids, vocab) == ["hello"]  # trailing space stripped
-
-
-def test_levenshtein_and_cer():
-    assert M.levenshtein("", "abc") == 3
-    assert M.levenshtein("flaw", "lawn") == 2
-    assert M.cer("model zoo", "model zoo") == 0.0
-    assert M.cer("modl zoo", "model zoo") == pytest.approx(1 / 9)
-    assert M.cer("x", "") == 1.0
-
-
 def test_metric_formatting_by_unit():
     from quantzoo.compare.metrics import format_metric
 

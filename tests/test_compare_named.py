@@ -31,7 +31,7 @@ def test_named_samples_are_found_by_key_or_file_name_and_augmented_views_are_not
 def test_the_page_table_marks_variants_whose_top_class_changed():
     from quantzoo.publish.data import BuiltModel, BuiltVariant
     from quantzoo.publish.pages import named_context
-    from quantzoo.registry import parse_variant
+    from quantzoo.quantize.variants import parse_variant
 
     def pred(i, label, p):
         return {"index": i, "label": label, "probability": p}

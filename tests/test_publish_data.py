@@ -69,34 +69,3 @@ def test_a_variant_whose_mean_passes_but_whose_interval_reaches_below_is_not_rec
 def test_a_max_threshold_is_met_by_the_upper_end_of_the_interval():
     thr = {"output": "t", "metric": "cer", "max": 0.01}
     assert D.meets(thr, 0.005, (0.002, 0.009)) and not D.meets(thr, 0.005, (0.002, 0.02))
-
-
-@pytest.mark.parametrize("name, summary, text", [
-    ("string_agreement", (0.97, 0.17, 100, (0.915481, 0.989745), 0), "97.00 % (91.55–98.97, n=100)"),
-    ("snr_db", (48.04, 2.0, 26, (46.51, 49.62), 0), "48.0 dB (46.5–49.6, n=26)"),
-    ("cosine", (0.99991, 0.0001, 14, (0.99987, 0.99994), 12), "0.99991 (0.99987–0.99994, n=14 of 26)"),
-    ("max_abs_error", (0.0123, 0.001, 26, (0.0111, 0.0135), 0), "0.0123 (0.0111–0.0135, n=26)"),
-    ("top1_agreement", (1.0, 0.0, 50, None, 0), "100.00 % (n=50)"),   # an older comparison: n, no interval
-    ("snr_db", (31.2, 1.0, 9, None, 0), "31.2 dB"),
-])
-def test_a_figure_is_shown_with_its_interval_and_n(name, summary, text):
-    assert D.format_summary(name, D.MetricSummary(*summary)) == text
-
-
-def test_the_interval_matches_a_hand_computed_wilson_bound():
-    # 97 of 100: p = 0.97, z = 1.96; centre (p + z²/2n) / (1 + z²/n),
-    # half-width z/(1 + z²/n) · √(p(1−p)/n + z²/4n²)
-    z, n, p = 1.959963984540054, 100, 0.97
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
-    assert (round(centre - half, 4), round(centre + half, 4)) == (0.9155, 0.9897)
-    from quantzoo.compare.intervals import wilson
-
-    summary = D.MetricSummary(p, 0.17, n, wilson(97, n))
-    assert D.format_summary("string_agreement", summary) == "97.00 % (91.55–98.97, n=100)"
-
-
-def test_excluded_samples_are_named_in_the_cell_note():
-    s = D.summary({"mean": 0.999, "std": 0.0, "n": 14, "ci95": [0.998, 0.9995], "excluded": 12})
-    assert D.excluded_note("cosine", s) == "cosine over 14 of 26 samples (12 left out where it is undefined)"
-    assert D.excluded_note("cosine", D.summary({"mean": 0.999, "std": 0.0, "n": 26})) is None

@@ -9,7 +9,7 @@ import pytest
 from publishzoo import synthetic, with_metric
 from quantzoo.catalog import CatalogIndex
 from quantzoo.publish import index_document, index_json_bytes, recommend
-from quantzoo.registry import DEFAULT_VARIANTS
+from quantzoo.quantize.variants import DEFAULT_VARIANTS
 
 
 @pytest.fixture(scope="module")

@@ -5,77 +5,20 @@
 
 Validation collects every problem, each as ``<file>: <key.path>: <what>``, and raises one
 `ManifestError` at the end, so a maintainer fixes a manifest in one pass. Unknown keys are
-errors. The schema is plain data (`MODEL_SCHEMA`, `DATASET_SCHEMA`, `SOURCE_FIELDS`): adding a
-field is adding one entry.
+errors. The schema is plain data in `quantzoo.schema`: adding a field is adding one entry.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .compare.datasets import DATASET_ADAPTERS
-from .compare.metrics import METRICS
-from .compare.preprocess import PREPROCESSORS
-from .compare.tasks import TASKS
 from .errors import ManifestError, QuantzooError
-from .fetch.kinds import ARCHITECTURE_FIELDS, SOURCE_KINDS
 from .quantize.variants import DEFAULT_VARIANTS, Variant, parse_variant
-
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-
-DTYPES = ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool", "string")
-
-# --- the schema as data ---------------------------------------------------------------------
-# A field spec: (type checker name, required). Types: str, int, num, list, map, sha, id, any,
-# task and metric (the names of compare's Task and Metric records), or a tuple of allowed
-# literal values.
-
-# a source's fields per kind, and a pytorch source's architecture: from the SourceKind records
-SOURCE_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {k.name: k.fields for k in SOURCE_KINDS.values()}
-
-TENSOR_FIELDS = {"name": ("str", True), "dtype": (DTYPES, True), "shape": ("list", True),
-                 "meaning": ("str", False)}
-
-MODEL_SCHEMA = {
-    "id": ("id", True),
-    "name": ("str", True),
-    "task": ("task", True),
-    "description": ("str", True),
-    "license": ("license", True),
-    "authors": ("strlist", True),
-    "citation": ("str", False),
-    "homepage": ("str", False),
-    "source": ("source", True),
-    "inputs": ("tensors", True),
-    "outputs": ("tensors", True),
-    "preprocessing": ("adapter", True),
-    "labels": ("labels", False),
-    "label_map": ("map", False),
-    "dataset": ("id", True),
-    "variants": ("variants", False),
-    "threshold": ("threshold", True),
-    "tags": ("strlist", False),
-    "samples": ("strlist", False),
-}
-
-DATASET_SCHEMA = {
-    "id": ("id", True),
-    "name": ("str", False),
-    "description": ("str", True),
-    "license": ("license", True),
-    "source": ("source", True),
-    "adapter": ("str", True),
-    "params": ("map", False),
-    "labels": ("labels", False),
-    "notes": ("str", False),
-    "calibration": ("fraction", False),
-}
-
+from .schema import DATASET_SCHEMA, ID_RE, MODEL_SCHEMA, Checker, read_yaml
 
 # --- loaded manifests -----------------------------------------------------------------------
 
@@ -155,185 +98,6 @@ class Registry:
                 [self.datasets[i] for i in ids if i in self.datasets])
 
 
-# --- validation -----------------------------------------------------------------------------
-
-class _Checker:
-    """Walks one manifest against a schema, collecting problems as ``file: key: message``."""
-
-    def __init__(self, file: Path, root: Path):
-        self.file = file
-        try:
-            self.where = str(file.relative_to(root.parent))
-        except ValueError:
-            self.where = str(file)
-        self.problems: list[str] = []
-
-    def bad(self, key: str, msg: str) -> None:
-        self.problems.append(f"{self.where}: {key}: {msg}" if key else f"{self.where}: {msg}")
-
-    def mapping(self, obj: Any, schema: dict, key: str = "") -> None:
-        if not isinstance(obj, dict):
-            self.bad(key or "(top level)", f"expected a mapping, found {type(obj).__name__}")
-            return
-        for name, (kind, required) in schema.items():
-            k = f"{key}.{name}" if key else name
-            if name not in obj or obj[name] is None:
-                if required:
-                    self.bad(k, "missing (required)")
-                continue
-            self.value(obj[name], kind, k)
-        for name in obj:
-            if name not in schema:
-                k = f"{key}.{name}" if key else str(name)
-                self.bad(k, f"unknown key; allowed here: {', '.join(schema)}")
-
-    def value(self, v: Any, kind: Any, k: str) -> None:
-        if isinstance(kind, tuple):
-            if v not in kind:
-                self.bad(k, f"expected one of {', '.join(map(str, kind))}, found {v!r}")
-            return
-        check = getattr(self, f"_{kind}")
-        check(v, k)
-
-    def _str(self, v, k):
-        if not isinstance(v, str) or not v.strip():
-            self.bad(k, f"expected a non-empty string, found {v!r}")
-
-    def _int(self, v, k):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            self.bad(k, f"expected a non-negative integer, found {v!r}")
-
-    def _num(self, v, k):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.bad(k, f"expected a number, found {v!r}")
-
-    def _list(self, v, k):
-        if not isinstance(v, list):
-            self.bad(k, f"expected a list, found {type(v).__name__}")
-
-    def _fraction(self, v, k):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-            self.bad(k, f"expected a fraction from 0 up to (not including) 1, found {v!r}")
-
-    def _map(self, v, k):
-        if not isinstance(v, dict):
-            self.bad(k, f"expected a mapping, found {type(v).__name__}")
-
-    def _any(self, v, k):
-        pass
-
-    def _strlist(self, v, k):
-        if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
-            self.bad(k, f"expected a non-empty list of strings, found {v!r}")
-
-    def _sha(self, v, k):
-        if not isinstance(v, str) or not SHA256_RE.match(v):
-            self.bad(k, f"expected 64 lowercase hex digits (a sha256), found {v!r}")
-
-    def _id(self, v, k):
-        if not isinstance(v, str) or not ID_RE.match(v):
-            self.bad(k, f"expected an id of lowercase letters, digits and dashes, found {v!r}")
-
-    def _license(self, v, k):
-        self.mapping(v, {"spdx": ("str", True), "url": ("str", True)}, k)
-
-    def _source(self, v, k):
-        if not isinstance(v, dict):
-            self.bad(k, f"expected a mapping with 'kind', found {type(v).__name__}")
-            return
-        kind = v.get("kind")
-        if kind not in SOURCE_FIELDS:
-            self.bad(f"{k}.kind", f"expected one of {', '.join(SOURCE_FIELDS)}, found {kind!r}")
-            return
-        self.mapping({x: y for x, y in v.items() if x != "kind"}, SOURCE_FIELDS[kind], k)
-
-    def _architecture(self, v, k):
-        self.mapping(v, ARCHITECTURE_FIELDS, k)
-        if isinstance(v, dict) and isinstance(v.get("builder"), str) and ":" not in v["builder"]:
-            self.bad(f"{k}.builder", f"expected 'module:callable', found {v['builder']!r}")
-
-    def _parts(self, v, k):
-        if not isinstance(v, list) or not v:
-            self.bad(k, "expected a non-empty list of parts, each with name and source")
-            return
-        for i, part in enumerate(v):
-            self.mapping(part, {"name": ("str", True), "source": ("source", True)}, f"{k}[{i}]")
-
-    def _tensors(self, v, k):
-        if not isinstance(v, list) or not v:
-            self.bad(k, "expected a non-empty list of tensors (name, dtype, shape, meaning)")
-            return
-        for i, t in enumerate(v):
-            self.mapping(t, TENSOR_FIELDS, f"{k}[{i}]")
-
-    def _adapter(self, v, k):
-        self.mapping(v, {"adapter": ("str", True), "params": ("map", False)}, k)
-        if isinstance(v, dict):
-            self.named(v.get("adapter"), PREPROCESSORS, f"{k}.adapter")
-
-    def named(self, name, known: dict, k: str) -> None:
-        """Check an adapter name against its records (compare's PREPROCESSORS or DATASET_ADAPTERS)."""
-        if isinstance(name, str) and name not in known:
-            self.bad(k, f"unknown adapter {name!r}; expected one of {', '.join(sorted(known))}")
-
-    def _labels(self, v, k):
-        if isinstance(v, list):
-            if not v or not all(isinstance(x, str) for x in v):
-                self.bad(k, "expected a non-empty list of label strings")
-            return
-        if isinstance(v, dict):
-            if "file" in v:
-                self.mapping(v, {"file": ("source", True), "key": ("str", False)}, k)
-            elif "metadata" in v:
-                self.mapping(v, {"metadata": ("str", True), "append": ("strlist", False),
-                                 "prepend": ("strlist", False)}, k)
-            elif "from" in v:
-                self.mapping(v, {"from": (("folder", "adapter", "filename"), True)}, k)
-            else:
-                self.bad(k, "expected a list, or a mapping with 'file' (+ 'key'), 'metadata' or 'from'")
-            return
-        self.bad(k, f"expected a list or a mapping, found {type(v).__name__}")
-
-    def _variants(self, v, k):
-        if not isinstance(v, list) or not v:
-            self.bad(k, "expected a non-empty list of variant ids or mappings")
-            return
-        seen = set()
-        for i, entry in enumerate(v):
-            try:
-                var = parse_variant(entry)
-            except ValueError as e:
-                self.bad(f"{k}[{i}]", str(e))
-                continue
-            if var.id in seen:
-                self.bad(f"{k}[{i}]", f"duplicate variant id {var.id!r}")
-            seen.add(var.id)
-
-    def _task(self, v, k):
-        self.value(v, tuple(TASKS), k)  # the Task records of quantzoo.compare.tasks
-
-    def _metric(self, v, k):
-        self.value(v, tuple(METRICS), k)  # the Metric records of quantzoo.compare.metrics
-
-    def _threshold(self, v, k):
-        self.mapping(v, {"output": ("str", True), "metric": ("metric", True), "min": ("num", False),
-                         "max": ("num", False)}, k)
-        if isinstance(v, dict) and ("min" in v) == ("max" in v):
-            self.bad(k, "give exactly one of 'min' (higher is better) or 'max' (lower is better)")
-
-
-def _read_yaml(file: Path, checker: _Checker) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        checker.bad("", f"not valid YAML: {str(e).splitlines()[0]} ({e.__class__.__name__})")
-    except UnicodeDecodeError as e:
-        checker.bad("", f"not UTF-8 text: {e}")
-    return None
-
-
 def zoo_root(override: str | os.PathLike | None = None) -> Path:
     """The registry folder: `override`, else ``$QUANTZOO_ZOO``, else ``./zoo``."""
     return Path(override or os.environ.get("QUANTZOO_ZOO") or "zoo").resolve()
@@ -355,8 +119,8 @@ def load_registry(root: str | os.PathLike | None = None) -> Registry:
     datasets: dict[str, Dataset] = {}
 
     for file in sorted((root / "datasets").glob("*.yaml")) + sorted((root / "datasets").glob("*.yml")):
-        c = _Checker(file, root)
-        doc = _read_yaml(file, c)
+        c = Checker(file, root)
+        doc = read_yaml(file, c)
         if doc is not None or not c.problems:
             c.mapping(doc, DATASET_SCHEMA)
             if isinstance(doc, dict):
@@ -373,12 +137,12 @@ def load_registry(root: str | os.PathLike | None = None) -> Registry:
         if not folder.is_dir():
             continue
         file = folder / "model.yaml"
-        c = _Checker(file, root)
+        c = Checker(file, root)
         if not file.is_file():
             c.bad("", "missing: every folder under models/ needs a model.yaml")
             problems += c.problems
             continue
-        doc = _read_yaml(file, c)
+        doc = read_yaml(file, c)
         if doc is not None or not c.problems:
             c.mapping(doc, MODEL_SCHEMA)
         if isinstance(doc, dict):

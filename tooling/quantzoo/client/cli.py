@@ -64,7 +64,8 @@ def cli_info(args) -> int:
     from rich.markup import escape as e
     from rich.table import Table
 
-    from ..compare.metrics import format_metric, primary_metrics
+    from ..compare.metrics import primary_metrics
+    from ..compare.summary import format_summary
 
     cat = open_catalog(args.catalog, trust_key=args.trust_key)
     m = cat.model(args.model)
@@ -93,11 +94,12 @@ def cli_info(args) -> int:
         table.add_column(e(f"{met} ({out})" if multi else met), justify="right")
     for v in m.variants:
         mark = " *" if v.id == m.recommended else ""
-        cells = [format_metric(met, agreement(v, (out, met))) for out, met in columns]
+        cells = [format_summary(met, v.metrics.get(out, {}).get(met)) for out, met in columns]
         table.add_row(e(v.id) + mark, e(str(v.mode or "–")), e(str(v.nbits or "–")), human_size(v.size),
                       f"{v.size / flt.size:.1%}" if flt and flt.size else "–", *cells)
     con.print(table)
-    con.print("* recommended.  `quantzoo pull " + m.id + " --variant V` downloads one.", markup=False)
+    con.print("* recommended: the smallest variant whose 95 % interval meets the threshold.  `quantzoo pull "
+              + m.id + " --variant V` downloads one.", markup=False)
     return 0
 
 

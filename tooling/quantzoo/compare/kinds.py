@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import metrics as M
+from . import text as T
 
 # Bump when a reduction's output changes: the cached float outputs are keyed by it.
 # 2: CTC keeps its top classes per step (for the pooled SNR), not only argmax ids.
@@ -124,14 +125,14 @@ def compare_ctc(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]
     """String agreement and CER of the greedy-decoded `reduce_ctc` batches, the probabilities'
     pooled SNR (`ctc_components`), and `cer_labels` where labels are text."""
     vocab = ctx.get("vocab")
-    ref_s = M.ctc_greedy(ref["ids"], vocab)
-    test_s = M.ctc_greedy(test["ids"], vocab)
+    ref_s = T.ctc_greedy(ref["ids"], vocab)
+    test_s = T.ctc_greedy(test["ids"], vocab)
     out = {"string_agreement": [float(a == b) for a, b in zip(ref_s, test_s)],
-           "cer": [M.cer(t, r) for r, t in zip(ref_s, test_s)],
+           "cer": [T.cer(t, r) for r, t in zip(ref_s, test_s)],
            "snr_db": ctc_components(ref, test)}
     labels = ctx.get("labels")
     if labels is not None and vocab is not None:
-        out["cer_labels"] = [M.cer(t, y.strip()) if isinstance(y, str) else None for t, y in zip(test_s, labels)]
+        out["cer_labels"] = [T.cer(t, y.strip()) if isinstance(y, str) else None for t, y in zip(test_s, labels)]
     return out
 
 

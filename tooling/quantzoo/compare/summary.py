@@ -24,7 +24,7 @@ digits and the bootstrap's seed is fixed.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -71,3 +71,49 @@ def summarize(name: str, values: Sequence, clusters: Sequence[str] | None = None
 
 def _effective_n(n: int, groups: Sequence[str] | None) -> int:
     return n if groups is None else len(set(groups))
+
+
+# --- for people -------------------------------------------------------------------------------
+
+def format_summary(name: str, s: Any) -> str:
+    """A metric for a table cell with its interval and sample count when it has an interval (or
+    is a proportion): each bound is the metric's own format with the unit written once. `s` is
+    anything with ``mean``, ``n``, ``ci95`` and ``excluded`` (a `catalog.MetricSummary`).
+
+    >>> from quantzoo.catalog import MetricSummary
+
+    >>> format_summary("string_agreement", MetricSummary(0.97, 0.17, 100, (0.9155, 0.9897)))
+    '97.00 % (91.55–98.97, n=100)'
+    >>> format_summary("snr_db", MetricSummary(48.04, 3.0, 26, (46.5, 49.6)))
+    '48.0 dB (46.5–49.6, n=26)'
+    >>> format_summary("cosine", MetricSummary(0.99991, 0.0, 14, (0.99987, 0.99994), excluded=12))
+    '0.99991 (0.99987–0.99994, n=14 of 26)'
+    >>> format_summary("top1_agreement", MetricSummary(1.0, 0.0, 50)), format_summary("snr_db", None)
+    ('100.00 % (n=50)', '–')
+    """
+    m = metric(name)
+    if s is None or s.mean is None:
+        return m.format(None)
+    text = m.format(s.mean)
+    n = "" if s.n is None else f"n={s.n}" + (f" of {s.n + s.excluded}" if s.excluded else "")
+    if s.ci95 is not None:
+        lo, hi = m.format(s.ci95[0]), m.format(s.ci95[1])
+        unit = " " + text.rsplit(" ", 1)[1] if " " in text else ""
+        if unit and lo.endswith(unit) and hi.endswith(unit):
+            lo, hi = lo[:-len(unit)], hi[:-len(unit)]
+        return f"{text} ({lo}–{hi}" + (f", {n})" if n else ")")
+    return f"{text} ({n})" if n and m.proportion else text
+
+
+def excluded_note(name: str, s: Any) -> str | None:
+    """What a cell's `excluded` means, for its tooltip: 'cosine over 14 of 26 samples (…)'.
+
+    >>> from quantzoo.catalog import MetricSummary
+
+    >>> excluded_note("cosine", MetricSummary(0.9, 0.0, 14, None, excluded=12))
+    'cosine over 14 of 26 samples (12 left out where it is undefined)'
+    """
+    if s is None or not s.excluded or s.n is None:
+        return None
+    return (f"{metric(name).label} over {s.n} of {s.n + s.excluded} samples "
+            f"({s.excluded} left out where it is undefined)")

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..compare.metrics import METRICS, format_metric, metric, metric_label
 from ..units import human_count, human_size
-from .data import (BuiltModel, excluded_note, float_file_name, format_summary, metric_mean, metric_summary, public_file,
+from ..compare.summary import excluded_note, format_summary
+from .data import (BuiltModel, float_file_name, metric_mean, metric_summary, public_file,
                    recommend, safe_href, site_file, source_sha256, source_url, variant_file_name, variant_meets)
 
 
