@@ -37,7 +37,8 @@ def _fresh_cache(tmp: Path, user):
 
 def conversion(model) -> dict:
     from quantzoo.cache import Cache, sha256_file
-    from quantzoo.convert import conversion_report, convert_source
+    from quantzoo.fetch.convert import conversion_report
+    from quantzoo.fetch.kinds import convert_source
     from quantzoo.fetch import fetch_source
 
     user = Cache()
