@@ -114,6 +114,13 @@ def matmul_model(w: np.ndarray, name: str = "W") -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
+def decoded(g: onnx.GraphProto) -> list[str]:
+    """The weights a graph decodes (inlined standard ops), in node order: a node writes the
+    weight's name and the graph holds the weight's stored parts ``name:p0``, ``name:fp16``, ..."""
+    parts = {t.name.rsplit(":", 1)[0] for t in g.initializer if ":" in t.name}
+    return [n.output[0] for n in g.node if n.output and n.output[0] in parts]
+
+
 def graphs(g):
     from quantzoo.quantize.weights import walk_graphs
 

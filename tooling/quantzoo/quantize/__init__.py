@@ -19,7 +19,8 @@ from .weights import Skipped
 
 # Bump when the engine's output for the same input and settings changes (k-means, packing,
 # decode graph): the pipeline keys cached artifacts by it, so old artifacts are never reused.
-ENGINE_REVISION = 1
+# 2: the decode functions are inlined into plain standard-ONNX nodes (portable.py).
+ENGINE_REVISION = 2
 
 __all__ = [
     "quantize_weights", "quantize_file", "QuantizeReport", "TensorRow", "Skipped",

@@ -3,7 +3,8 @@
 Each compressed weight becomes packed uint8 bit planes (pack.py) plus its small float
 parameters, and one node of a model-local function in the ``ai.quantzoo`` domain that decodes
 them with standard ONNX ops (Range, Div, Mod, Cast, Gather, Reshape, Add, Sub, Mul, Shape,
-Slice) into a float32 tensor with the weight's original name. Every input of that node is
+Slice) into a float32 tensor with the weight's original name (a float16 or bfloat16 weight
+gets a Cast back to its own dtype after the decode). Every input of that node is
 constant, so onnxruntime inlines the function and constant-folds the decode when it creates a
 session: the optimized graph is the float graph, and inference runs at float speed with a
 plain ``InferenceSession(path)``. (onnxruntime does not fold native DequantizeLinear by default,
@@ -273,9 +274,11 @@ def write_compressed(model: onnx.ModelProto, items: list[tuple[Tensor, Encoded]]
             return shapes[key]
 
         recipe = recipe_name(enc)
+        # The decode computes float32; a float16 or bfloat16 weight gets a Cast back to its dtype.
+        out = base if tensor.dtype == TensorProto.FLOAT or enc.kind == "fp16" else names(f"{base}:float")
         if enc.kind == "fp16":
             node = helper.make_node("Cast", [add("fp16", enc.half)], [base], name=names(f"{base}:decode"),
-                                    to=TensorProto.FLOAT)
+                                    to=tensor.dtype)
             stored[base] = int(enc.half.nbytes)
         else:
             planes = stored_planes(enc)
@@ -294,19 +297,23 @@ def write_compressed(model: onnx.ModelProto, items: list[tuple[Tensor, Encoded]]
                     ins.append(add("groups", np.array(spec, np.int32)))
                     ins.append(shape_input(tuple(enc.offsets.shape)))
             ins.append(shape_input(tuple(enc.shape)))
-            node = helper.make_node(recipe, ins, [base], name=names(f"{base}:decode"), domain=DOMAIN)
+            node = helper.make_node(recipe, ins, [out], name=names(f"{base}:decode"), domain=DOMAIN)
             recipes.add(recipe)
             stored[base] = int(sum(p.nbytes for p in planes) + param_bytes)
+        nodes = [node]
+        if out != base:
+            nodes.append(helper.make_node("Cast", [out], [base], name=names(f"{base}:cast"), to=tensor.dtype))
 
         g.initializer.extend(new_inits)
         if tensor.constant_node is not None:
             idx = next(i for i, n in enumerate(g.node) if n.op_type == "Constant" and list(n.output) == [base])
-            g.node.insert(idx, node)
-            del g.node[idx + 1]
+            del g.node[idx]
+            for k, n in enumerate(nodes):
+                g.node.insert(idx + k, n)
         else:
             idx = next(i for i, t in enumerate(g.initializer) if t.name == base)
             del g.initializer[idx]
-            inserts.setdefault(tensor.scope, (g, []))[1].append(node)
+            inserts.setdefault(tensor.scope, (g, []))[1].extend(nodes)
 
     for g, nodes in inserts.values():
         existing = list(g.node)

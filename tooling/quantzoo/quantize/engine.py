@@ -10,15 +10,21 @@ import numpy as np
 import onnx
 
 from ..errors import QuantzooError, UsageError
-from .artifact import MIN_OPSET, opset_of, write_compressed
+from .artifact import opset_of, write_compressed
+from . import external
+from .external import materialize, open_lazy, save, tensor_array, uses_external
+from .legacy import modernize
 from .modes import DEFAULT_GROUP_SIZE, MODES, Encoded, Layout, decode, load_lut_function
 from .modes import _TooManyValues
+from .native import REPRESENTATIONS, native_form, write_native
+from .portable import inline_decode
 from .report import QuantizeReport, TensorRow
-from .weights import Selected, select
+from .weights import FLOAT_TYPES, Selected, select
 
 # Tensors are spread over processes only when there is enough k-means work to pay for them.
 _PARALLEL_MIN_ELEMENTS = 4_000_000
 _SELECTOR_KEYS = ("min_elements", "op_types", "exclude")
+_CHUNK = 1 << 22  # relative errors of larger tensors are summed in chunks of this many values
 
 
 def check_config(mode, nbits, granularity, block_size, group_size, lut_function) -> dict:
@@ -65,45 +71,43 @@ def check_config(mode, nbits, granularity, block_size, group_size, lut_function)
             "group_size": group_size, "lut_function": lut_function}
 
 
-def load_model(model) -> tuple[onnx.ModelProto, str, int, str]:
-    """(a private copy of the model, its sha256, its size in bytes, a label for messages)."""
+def load_model(model) -> tuple[onnx.ModelProto, str, int, str, Path | None]:
+    """(a private copy of the model, its sha256, its size in bytes, a label for messages, the
+    folder its external data is read from).
+
+    A path is opened lazily (`external.open_lazy`): its large weights stay on disk, in the
+    ``.onnx`` itself or in the data files it names beside it, and are read one at a time when
+    they are encoded, so a model is never held twice (ARCHITECTURE.md, "Large models").
+    """
+    base_dir = None
     if isinstance(model, onnx.ModelProto):
         data = model.SerializeToString(deterministic=True)
         label = f"model {model.graph.name or '(unnamed)'}"
+        sha, size = hashlib.sha256(data).hexdigest(), len(data)
+        parse = lambda: onnx.load_from_string(data)  # noqa: E731
     else:
+        from ..cache import sha256_file
+
         path = Path(model)
         label = str(path)
         if not path.is_file():
             raise QuantzooError(f"{path}: no such file; expected an ONNX model (.onnx)")
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(16)
+        sha, size, base_dir = sha256_file(path), path.stat().st_size, path.parent
+        parse = lambda: open_lazy(path)  # noqa: E731
     try:
-        proto = onnx.load_from_string(data)
+        proto = parse()
     except Exception as e:  # protobuf raises DecodeError and friends
         raise QuantzooError(f"{label} is not an ONNX model: protobuf could not parse it ({e.__class__.__name__}); "
-                            f"expected a .onnx file, found {len(data)} bytes starting {data[:16]!r}") from None
+                            f"expected a .onnx file, found {size} bytes starting {data[:16]!r}") from None
     if not proto.graph.node and not proto.graph.initializer:
         raise QuantzooError(f"{label} is not an ONNX model: it parsed as an empty ModelProto "
-                            f"(no graph nodes); expected a .onnx file, found {len(data)} bytes starting {data[:16]!r}")
-    for _, t in _all_tensors(proto):
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            raise QuantzooError(f"{label}: tensor {t.name!r} keeps its data in an external file; "
-                                "load it with onnx.load(path) and pass the ModelProto, or save it without external data")
-    if opset_of(proto) < MIN_OPSET:
-        raise QuantzooError(f"{label}: opset {opset_of(proto)} is older than {MIN_OPSET}, which the in-graph "
-                            "decode needs; upgrade it with onnx.version_converter.convert_version(model, 13)")
-    return proto, hashlib.sha256(data).hexdigest(), len(data), label
-
-
-def _all_tensors(proto):
-    from .weights import walk_graphs
-
-    for scope, g in walk_graphs(proto.graph):
-        for t in g.initializer:
-            yield scope, t
-        for n in g.node:
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.TENSOR:
-                    yield scope, a.t
+                            f"(no graph nodes); expected a .onnx file, found {size} bytes starting {data[:16]!r}")
+    if base_dir is None and uses_external(proto):
+        raise QuantzooError(f"{label} keeps tensor data in external files, which a ModelProto cannot carry "
+                            "the location of; pass the model's path instead (its data files beside it)")
+    return proto, sha, size, label, base_dir
 
 
 def _encode_task(task) -> tuple[Encoded, float]:
@@ -111,29 +115,42 @@ def _encode_task(task) -> tuple[Encoded, float]:
     if layout.lut_function is None and layout.lut_function_name and MODES[mode].takes_lut_function:
         func, _ = load_lut_function(layout.lut_function_name)
         layout = Layout(**{**layout.__dict__, "lut_function": func})
-    enc = MODES[mode].encode(array, nbits, layout)
-    approx = decode(enc).astype(np.float64)
-    ref = array.astype(np.float64)
-    num = float(np.linalg.norm((ref - approx).ravel()))
-    den = float(np.linalg.norm(ref.ravel()))
+    # float16 and bfloat16 weights are encoded as float32; the artifact casts the decode back.
+    enc = MODES[mode].encode(array if array.dtype == np.float32 else array.astype(np.float32), nbits, layout)
+    if array.size <= _CHUNK:
+        approx = decode(enc).astype(array.dtype).astype(np.float64)
+        ref = array.astype(np.float64)
+        num = float(np.linalg.norm((ref - approx).ravel()))
+        den = float(np.linalg.norm(ref.ravel()))
+    else:  # a large tensor: the norms a chunk at a time, never a float64 copy of the whole weight
+        approx, ref = decode(enc).astype(array.dtype, copy=False).reshape(-1), array.reshape(-1)
+        num = den = 0.0
+        for i in range(0, ref.size, _CHUNK):
+            r = ref[i:i + _CHUNK].astype(np.float64)
+            num += float(np.sum(np.square(r - approx[i:i + _CHUNK].astype(np.float64))))
+            den += float(np.sum(np.square(r)))
+        num, den = float(np.sqrt(num)), float(np.sqrt(den))
     return enc, (num / den if den > 0 else (0.0 if num == 0 else float("inf")))
 
 
-def _encode_all(cfg: dict, chosen: list[Selected], jobs: int | None, label: str) -> list[tuple[Encoded, float]]:
+def _encode_all(cfg: dict, chosen: list[Selected], jobs: int | None, label: str,
+                base_dir: Path | None = None) -> list[tuple[Encoded, float]]:
     func, func_name = (None, None)
     if cfg["lut_function"] is not None:
         func, func_name = load_lut_function(cfg["lut_function"])
-    tasks = []
-    for s in chosen:
-        layout = Layout(cfg["granularity"], s.channel_axis, s.block_axis, cfg["block_size"], cfg["group_size"],
-                        func, func_name)
-        tasks.append((cfg["mode"], s.tensor.array(), cfg["nbits"], layout))
     total = sum(s.tensor.elements for s in chosen)
     if jobs is None:
         heavy = MODES[cfg["mode"]].heavy and total >= _PARALLEL_MIN_ELEMENTS
         jobs = min(os.cpu_count() or 1, 4) if heavy else 1
+
+    def task(s: Selected):  # each weight is read from disk when it is encoded, not before
+        layout = Layout(cfg["granularity"], s.channel_axis, s.block_axis, cfg["block_size"], cfg["group_size"],
+                        func, func_name)
+        return cfg["mode"], tensor_array(s.tensor.proto, base_dir), cfg["nbits"], layout
+
     # A callable given directly may not survive pickling: only a "module:function" travels.
-    if jobs > 1 and len(tasks) > 1 and (func is None or isinstance(cfg["lut_function"], str)):
+    if jobs > 1 and len(chosen) > 1 and (func is None or isinstance(cfg["lut_function"], str)):
+        tasks = [task(s) for s in chosen]
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -144,7 +161,7 @@ def _encode_all(cfg: dict, chosen: list[Selected], jobs: int | None, label: str)
             done = dict(zip(order, ex.map(_encode_guarded, [sendable[i] for i in order])))
         results = [done[i] for i in range(len(tasks))]
     else:
-        results = [_encode_guarded(t) for t in tasks]
+        results = [_encode_guarded(task(s)) for s in chosen]
     out = []
     for s, r in zip(chosen, results):
         if isinstance(r, _TooManyValues):
@@ -164,10 +181,13 @@ def _encode_guarded(task):
 
 
 def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(), jobs=None,
-              source_sha256=None) -> tuple[onnx.ModelProto, QuantizeReport]:
+              source_sha256=None, representation="decode") -> tuple[onnx.ModelProto, QuantizeReport, Path | None]:
     from .. import __version__
 
-    proto, sha, size, label = load_model(model)
+    if representation not in REPRESENTATIONS:
+        raise UsageError(f"representation must be one of {', '.join(REPRESENTATIONS)}, found {representation!r}")
+    proto, sha, size, label, base_dir = load_model(model)
+    notes = modernize(proto, label, base_dir)  # old opsets upgraded, initializers out of the inputs
     if isinstance(op_types, str):
         op_types = [o.strip() for o in op_types.split(",") if o.strip()]
     if isinstance(exclude, str):
@@ -181,7 +201,7 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
             f"{label}: no tensor selected for compression ({len(skipped)} constant tensors, all skipped: "
             + ("; ".join(reasons) or "the model has no constant tensors")
             + "); lower --min-elements, widen --op-types or loosen --exclude")
-    encoded = _encode_all(cfg, chosen, jobs, label)
+    encoded = _encode_all(cfg, chosen, jobs, label, base_dir)
     bits = encoded[0][0].nbits  # bits per stored weight: nbits, or 16 for fp16
     source_sha256 = source_sha256 or sha
     meta = {
@@ -199,24 +219,38 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
     for key in ("block_size", "group_size"):
         if cfg[key] is not None:
             meta[f"quantzoo.{key}"] = str(cfg[key])
-    stored = write_compressed(proto, [(s.tensor, e) for s, (e, _) in zip(chosen, encoded)], meta)
+    forms = {}  # index in chosen -> (DequantizeLinear form, IR version), for the native representation
+    if representation == "native":
+        meta["quantzoo.representation"] = representation
+        for i, (s, (enc, _)) in enumerate(zip(chosen, encoded)):
+            form = native_form(enc, s.channel_axis, opset_of(proto))
+            if form is not None:
+                forms[i] = (form[0], form[2])
+    stored = write_compressed(proto, [(s.tensor, e) for i, (s, (e, _)) in enumerate(zip(chosen, encoded))
+                                      if i not in forms], meta)
+    stored.update(write_native(proto, [(chosen[i].tensor, f, ir) for i, (f, ir) in forms.items()]))
+    proto = inline_decode(proto)  # standard ONNX ops only, so every runtime reads it
     report = QuantizeReport(cfg["mode"], cfg["nbits"], cfg["granularity"], cfg["block_size"], cfg["group_size"],
                             lut_name, source_sha256, source_bytes=size)
     for s, (enc, err) in zip(chosen, encoded):
         n = s.tensor.elements
         report.tensors.append(TensorRow(
             s.tensor.name, s.tensor.scope, s.op, list(s.tensor.shape), n, bits, enc.granularity,
-            stored[s.tensor.name], n * bits / 8 + 4 * enc.param_count, err, enc.note))
+            stored[s.tensor.name], n * bits / 8 + 4 * enc.param_count, err, enc.note,
+            FLOAT_TYPES[s.tensor.dtype], s.channel_axis, s.block_axis))
     report.skipped = skipped
-    return proto, report
+    report.notes = notes
+    return proto, report, base_dir
 
 
 def quantize_weights(model, nbits=None, mode="linear", *, granularity=None, block_size=None, group_size=None,
                      lut_function=None, min_elements=2048, op_types=None, exclude=(), jobs=None,
-                     source_sha256=None) -> onnx.ModelProto:
+                     source_sha256=None, representation="decode") -> onnx.ModelProto:
     """Compress the weights of an ONNX model (a path or a ModelProto); return the new ModelProto.
 
     The result runs in stock onnxruntime and decodes to exactly `modes.decode` of each tensor.
+    A path may keep its data in external files beside it; the returned model holds all its data.
+    ``representation="native"`` writes what DequantizeLinear can state natively (`native`).
 
     >>> import numpy as np
     >>> from onnx import helper, numpy_helper, TensorProto
@@ -225,34 +259,40 @@ def quantize_weights(model, nbits=None, mode="linear", *, granularity=None, bloc
     ...     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
     ...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [w])
     >>> m = quantize_weights(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), 4, "kmeans_lut")
-    >>> [n.op_type for n in m.graph.node]
-    ['DecodeLut4', 'MatMul']
+    >>> sorted({n.op_type for n in m.graph.node})[:4], m.graph.node[-1].op_type
+    (['Cast', 'Constant', 'Div', 'Gather'], 'MatMul')
     """
     cfg = check_config(mode, nbits, granularity, block_size, group_size, lut_function)
-    proto, _ = _quantize(model, cfg, min_elements=min_elements, op_types=op_types, exclude=exclude,
-                         jobs=jobs, source_sha256=source_sha256)
+    proto, _, base_dir = _quantize(model, cfg, min_elements=min_elements, op_types=op_types, exclude=exclude,
+                                   jobs=jobs, source_sha256=source_sha256, representation=representation)
+    if base_dir is not None:
+        materialize(proto, base_dir)
     return proto
 
 
 def quantize_file(src, dst, *, mode, nbits=None, granularity=None, block_size=None, group_size=None,
-                  lut_function=None, source_sha256=None, jobs=None, **selector) -> QuantizeReport:
+                  lut_function=None, source_sha256=None, jobs=None, representation="decode",
+                  external_threshold=None, data_name=None, **selector) -> QuantizeReport:
     """Compress `src` into `dst` (written atomically, byte-identical for the same inputs).
 
     `selector` takes ``min_elements``, ``op_types`` and ``exclude``. Nothing is written when
-    anything fails.
+    anything fails. An artifact of `external_threshold` bytes or more (default
+    `external.DEFAULT_THRESHOLD`, just under protobuf's 2 GB) is written as `dst` plus
+    its data file `data_name` (default ``<dst name>.data``) beside it; ``report.artifact_files``
+    then lists both, and ``report.artifact_bytes`` is their total.
     """
     unknown = sorted(set(selector) - set(_SELECTOR_KEYS))
     if unknown:
         raise UsageError(f"unknown selector option(s) {', '.join(unknown)}; expected {', '.join(_SELECTOR_KEYS)}")
-    from ..cache import atomic_write_bytes, sha256_bytes
-
     cfg = check_config(mode, nbits, granularity, block_size, group_size, lut_function)
-    proto, report = _quantize(src, cfg, jobs=jobs, source_sha256=source_sha256, **selector)
+    proto, report, base_dir = _quantize(src, cfg, jobs=jobs, source_sha256=source_sha256,
+                                        representation=representation, **selector)
     try:
-        data = proto.SerializeToString(deterministic=True)
+        files = save(proto, dst, threshold=external_threshold or external.DEFAULT_THRESHOLD, data_name=data_name,
+                     base_dir=base_dir)
     except ValueError as e:
         raise QuantzooError(f"{src}: the compressed model cannot be serialized ({e})") from None
-    atomic_write_bytes(dst, data)
-    report.artifact_bytes = len(data)
-    report.artifact_sha256 = sha256_bytes(data)
+    report.artifact_bytes = sum(f["size"] for f in files)
+    report.artifact_sha256 = files[0]["sha256"]
+    report.artifact_files = files if len(files) > 1 else []
     return report

@@ -27,6 +27,9 @@ class TensorRow:
     ideal_bytes: float  # elements * bits / 8 + float32 parameters
     relative_error: float  # ||w - decoded|| / ||w||
     note: str | None = None
+    dtype: str = "float32"  # the weight's own dtype, which the decode produces
+    channel_axis: int | None = None  # the output-channel axis the selector chose (per channel, per block)
+    block_axis: int | None = None  # the input axis cut into blocks (per block)
 
 
 @dataclass
@@ -42,13 +45,15 @@ class QuantizeReport:
     source_sha256: str
     tensors: list[TensorRow] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was done to the model first (legacy.py)
     source_bytes: int = 0
     artifact_bytes: int = 0
     artifact_sha256: str | None = None
+    artifact_files: list[dict] = field(default_factory=list)  # [{file, sha256, size}] when several files
 
     @property
     def compressed_float_bytes(self) -> int:
-        return sum(4 * r.elements for r in self.tensors)
+        return sum((4 if r.dtype == "float32" else 2) * r.elements for r in self.tensors)
 
     @property
     def compressed_stored_bytes(self) -> int:
@@ -75,6 +80,7 @@ class QuantizeReport:
             "source_sha256": self.source_sha256, "artifact_sha256": self.artifact_sha256,
             "tensors": rows,
             "skipped": [asdict(s) for s in self.skipped],
+            **({"notes": list(self.notes)} if self.notes else {}),
             "totals": {
                 "source_bytes": self.source_bytes, "artifact_bytes": self.artifact_bytes,
                 "compressed_tensors": len(self.tensors), "compressed_elements": self.compressed_elements,
@@ -83,12 +89,13 @@ class QuantizeReport:
                 "ideal_bytes": _sig(self.ideal_bytes),
                 "skipped_tensors": len(self.skipped),
             },
-        }
+        } | ({"artifact_files": self.artifact_files} if self.artifact_files else {})
 
     def summary(self, max_rows: int = 60) -> str:
         """The text the CLI prints: a row per compressed tensor, skip reasons, totals."""
         what = self.mode + (f" {self.nbits}-bit" if self.nbits else "") + f" {self.granularity}"
         lines = [f"{what}: {len(self.tensors)} tensors compressed, {len(self.skipped)} left as they are"]
+        lines += [f"  note: {n}" for n in self.notes]
         w = max([len(r.name) for r in self.tensors[:max_rows]] + [6])
         w = min(w, 60)
         lines.append(f"  {'tensor':<{w}}  {'op':<13} {'elements':>10} {'bits':>4} {'rel. error':>10}")
