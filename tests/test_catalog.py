@@ -121,3 +121,23 @@ def test_a_bad_interval_or_excluded_count_is_reported_with_its_key():
         assert message in str(e.value), str(e.value)
     # the last digits a writer rounds away are forgiven
     CatalogIndex.from_json(metrics(ci95=[0.9000000001, 0.95]), "index.json")
+
+
+def test_runtime_results_round_trip_on_variants_and_the_float_file_and_bad_ones_are_named():
+    from quantzoo.catalog import RuntimeResult
+
+    ok = {"openvino": RuntimeResult(True, 2.4e-07), "onnxruntime": RuntimeResult(True)}
+    model = ModelEntry("m", float=FileEntry("files/m/m-float.onnx", 9, "b" * 64), float_runtimes=ok,
+                       variants=(VariantEntry("fp16", "fp16", None, "per_tensor", "files/m/m-fp16.onnx", 5, "c" * 64,
+                                              {}, {"openvino": RuntimeResult(False, None, "too slow")}),))
+    index = CatalogIndex((model,))
+    doc = json.loads(index.to_bytes())
+    assert doc["models"][0]["float"]["runtimes"] == {"onnxruntime": {"max_abs_diff": None, "runs": True},
+                                                     "openvino": {"max_abs_diff": 2.4e-07, "runs": True}}
+    assert doc["models"][0]["variants"][0]["runtimes"] == {"openvino": {"error": "too slow", "max_abs_diff": None,
+                                                                        "runs": False}}
+    back = CatalogIndex.from_json(doc, "index.json")
+    assert back == index and back.models[0].float_variant().runtimes == ok
+    doc["models"][0]["variants"][0]["runtimes"]["openvino"] = {"runs": "yes"}
+    with pytest.raises(QuantzooError, match=r"variants\[0\]\.runtimes\.openvino: expected \{runs: true\|false"):
+        CatalogIndex.from_json(doc, "index.json")

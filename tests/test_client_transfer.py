@@ -160,3 +160,17 @@ def test_a_damaged_cached_blob_is_rehashed_moved_aside_and_fetched_again(site, t
     [moved] = (cache / "quarantine").iterdir()
     assert moved.read_bytes() == bytes(data)
     assert entry["sha256"] in err and hashlib.sha256(bytes(data)).hexdigest() in err and str(moved) in err
+
+
+def test_a_variant_whose_files_cannot_sit_side_by_side_is_refused(tmp_path):
+    from quantzoo.catalog import CatalogIndex, FileEntry, VariantEntry
+
+    cat = client.Catalog(base=tmp_path, index=str(tmp_path / "index.json"), doc=CatalogIndex(models=()))
+    sha = "0" * 64
+    clash = VariantEntry("v", "linear", 8, None, "files/m/a.onnx", 1, sha, files=(FileEntry("files/x/a.onnx", 1, sha),))
+    with pytest.raises(QuantzooError, match="cannot sit side by side"):
+        client.fetch_variant(cat, clash, tmp_path / "c")
+    entry = VariantEntry("v", "linear", 8, None, "files/m/a.onnx", 1, sha, files=(FileEntry("files/m/a.data", 2, sha),))
+    assert entry.to_json()["files"] == [{"file": "files/m/a.data", "size": 2, "sha256": sha}]
+    assert VariantEntry.from_json(entry.to_json(), "v") == entry
+    assert "files" not in VariantEntry("v", "fp16", 16, None, "files/m/b.onnx", 1, sha).to_json()

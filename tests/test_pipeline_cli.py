@@ -119,3 +119,16 @@ def test_the_usage_snippet_on_a_model_page_runs_against_the_published_file(tmp_p
     scope: dict = {}
     exec(compile(code, "usage-snippet", "exec"), scope)
     assert scope["outputs"][0].shape == (1, 1, 16, 16)
+
+
+def test_build_publishes_the_runtime_matrix_in_index_json_and_on_the_model_page(tmp_path, zoo):
+    assert _build(tmp_path, zoo, "tiny-classifier") == 0
+    site = tmp_path / "site"
+    (m,) = json.loads((site / "index.json").read_text())["models"]
+    for entry in [m["float"], *m["variants"]]:
+        assert set(entry["runtimes"]) == {"onnxruntime", "openvino", "onnx-reference"}
+        assert entry["runtimes"]["onnxruntime"] == {"runs": True, "max_abs_diff": None}
+        for name in ("openvino", "onnx-reference"):
+            assert entry["runtimes"][name]["runs"] and 0 <= entry["runtimes"][name]["max_abs_diff"] < 1e-3
+    page = (site / "models" / "tiny-classifier.html").read_text()
+    assert 'id="runtimes"' in page and "<th>OpenVINO</th>" in page and page.count("✓ ") >= 2 * (1 + len(VARIANTS))

@@ -36,3 +36,15 @@ def test_preview_key_depends_on_the_samples_shown_and_a_tuple_equals_a_list():
 def test_graph_info_key_changes_with_the_float_bytes_and_the_version():
     assert K.graph_info_key("a" * 64, "1.0") != K.graph_info_key("b" * 64, "1.0")
     assert K.graph_info_key("a" * 64, "1.0") != K.graph_info_key("a" * 64, "1.1")
+
+
+def test_a_runtime_matrix_is_keyed_by_both_files_the_data_and_the_runtime_versions():
+    compat_key = K.compat_key
+    base = compat_key("a" * 64, "f" * 64, {"task": "dense"}, {"openvino": {"version": "1"}})
+    assert base == compat_key("a" * 64, "f" * 64, {"task": "dense"}, {"openvino": {"version": "1"}})
+    for other in (compat_key("b" * 64, "f" * 64, {"task": "dense"}, {"openvino": {"version": "1"}}),
+                  compat_key("a" * 64, "e" * 64, {"task": "dense"}, {"openvino": {"version": "1"}}),
+                  compat_key("a" * 64, "f" * 64, {"task": "map"}, {"openvino": {"version": "1"}}),
+                  compat_key("a" * 64, "f" * 64, {"task": "dense"}, {"openvino": {"version": "2"}}),
+                  compat_key("a" * 64, "f" * 64, {"task": "dense"}, {})):
+        assert other != base

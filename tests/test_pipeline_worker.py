@@ -25,7 +25,7 @@ def test_a_job_quantizes_compares_and_draws_once_then_finds_everything_in_the_ca
     worker.reset()
     job = _jobs(tmp_path, "tiny-mapper")[1]
     first = worker.run_job(job)
-    assert first.failure is None and first.did == ("quantize", "compare", "preview")
+    assert first.failure is None and first.did == ("quantize", "compare", "runtimes", "preview")
     assert store.is_done(Cache(job.cache), job)
     assert worker.run_job(job).did == ()
 
@@ -49,3 +49,18 @@ def test_a_failing_variant_comes_back_as_a_failure_with_its_stage(tmp_path):
     r = worker.run_job(_jobs(tmp_path, "tiny-classifier")[1])
     assert r.failure is not None and (r.failure.variant, r.failure.stage) == ("unique-2", "quantize")
     assert r.did == ()
+
+
+def test_a_job_stores_the_runtime_matrices_of_its_artifact_and_of_its_float_model(tmp_path):
+    make_zoo(tmp_path / "zoo")
+    worker.reset()
+    job = _jobs(tmp_path, "tiny-classifier")[2]
+    assert worker.run_job(job).failure is None
+    cache = Cache(job.cache)
+    sha = store.read_artifact(cache, job.keys.artifact)["sha256"]
+    artifact, float_matrix = store.read_runtimes(cache, job, sha)
+    assert artifact["openvino"]["runs"] and float_matrix["openvino"]["runs"]
+    assert artifact["onnxruntime"] == float_matrix["onnxruntime"] == {"runs": True, "max_abs_diff": None, "error": None}
+    os.remove(store.runtimes_path(cache, store.compat_keys(job, sha)[0]))
+    assert not store.is_done(cache, job)
+    assert worker.run_job(job).did == ("runtimes",)

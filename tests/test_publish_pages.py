@@ -54,3 +54,44 @@ def test_methodology_says_how_every_figure_is_computed(synth):
     for phrase in ("SNR and PSNR are pooled", "Wilson score interval", "percentile bootstrap",
                    "distinct photos", "the *lower* end of its 95 % interval", "### Recommended variant"):
         assert phrase in page
+
+
+def test_the_graph_block_shows_the_inspect_summary_of_the_float_model(synth, tmp_path):
+    import dataclasses
+
+    from quantzoo.pipeline.graphinfo import graph_info
+    from tinyzoo import classifier
+
+    _, built = synth
+    path = tmp_path / "tiny.onnx"
+    classifier(path, seed=1)  # w1 64×64 is compressed, w2 64×10 is below min_elements
+    bm = dataclasses.replace(next(b for b in built if b.model.task == "classification"), info=graph_info(path))
+    ctx = pages.model_context(bm)
+    assert ctx["graph"]["opsets"] == "ai.onnx 13" and ctx["graph"]["io"][0]["shape"] == "[N, 64]"
+    assert ctx["graph"]["locations"][0]["where"] == "initializers"
+    page = render.model_page(render.environment(project_root() / "site_src" / "templates"), bm, None, "0")
+    for phrase in ('<h3 id="graph">Graph</h3>', "ONNX IR version 8, opsets ai.onnx 13",
+                   "Quantization compresses <strong>1 tensor</strong> (4.1k elements, 16.4 kB)",
+                   "leaves <strong>1 tensor</strong> alone", "<td>fewer than 2048 elements</td>", "<code>w2</code>"):
+        assert phrase in page, phrase
+    assert pages.model_context(built[0])["graph"] is None  # no summary (an older cache entry): no block
+
+
+def test_the_runtime_table_shows_a_tick_with_the_difference_or_a_cross_with_the_reason(synth):
+    import dataclasses
+
+    _, built = synth
+    bm = next(b for b in built if b.model.task == "classification")
+    assert pages.model_context(bm)["runtimes"] is None  # nothing measured: no table
+    ok = {"onnxruntime": {"runs": True, "max_abs_diff": None, "error": None},
+          "openvino": {"runs": True, "max_abs_diff": 2.4e-07, "error": None}}
+    bad = ok | {"openvino": {"runs": False, "max_abs_diff": None, "error": "float model does not run either"}}
+    bm = dataclasses.replace(bm, float_runtimes=ok,
+                             variants=[dataclasses.replace(bm.variants[0], runtimes=bad)] + bm.variants[1:])
+    ctx = pages.model_context(bm)["runtimes"]
+    assert ctx["columns"] == ["ONNX Runtime", "OpenVINO"]
+    assert [c["text"] for c in ctx["rows"][0]["cells"]] == ["✓", "✓ 2.4e-07"]
+    assert ctx["rows"][1]["cells"][1] == {"ok": False, "text": "✗ float model does not run either", "title": ""}
+    assert ctx["rows"][2]["cells"][0]["text"] == "–"  # a variant without a matrix
+    page = render.model_page(render.environment(project_root() / "site_src" / "templates"), bm, None, "0")
+    assert '<table class="qz-table qz-runtimes">' in page and "✗ float model does not run either" in page

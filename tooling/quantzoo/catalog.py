@@ -3,7 +3,18 @@
     {"schema_version": 1, "models": [{"id", "name", "task", "license", "parameters",
       "source": {"sha256", "url"}, "float": {"file", "size", "sha256"}, "recommended": "<variant id>",
       "variants": [{"id", "mode", "nbits", "granularity", "file", "size", "sha256",
-                    "metrics": {"<output>": {"<metric>": {"mean", "std", "n", "ci95", "excluded"?}}}}]}]}
+                    "metrics": {"<output>": {"<metric>": {"mean", "std", "n", "ci95", "excluded"?}}},
+                    "runtimes"?: {"<runtime>": {"runs", "max_abs_diff", "error"?}},
+                    "files"?: [{"file", "size", "sha256"}]}]}]}
+
+``files`` (absent for a variant that is one file) lists the files a variant's ``.onnx`` reads
+beside it (external data): a client fetches and verifies them all and puts them in the same
+folder under their published names.
+
+``runtimes`` (on a variant and on ``float``; absent when not measured) is the runtime
+compatibility matrix: whether each ONNX runtime runs the file and the largest absolute
+difference of its outputs from onnxruntime's on the same evaluation samples (null for
+onnxruntime itself or when not measured); ``error`` says why it does not run or was skipped.
 
 A metric's ``ci95`` is its 95 % interval ``[lo, hi]`` (null when it was not computed: older
 catalogs); ``excluded``, present only when above 0, counts the samples where the metric is
@@ -180,6 +191,45 @@ def _check_file(doc: dict, key: str, problems: list[str]) -> bool:
 
 
 @dataclass(frozen=True)
+class RuntimeResult(_Entry):
+    """Whether one runtime runs a published file, and how far its outputs are from onnxruntime's.
+
+    >>> RuntimeResult.from_json({"runs": False, "max_abs_diff": None, "error": "float model does not run either"},
+    ...                         "r").to_json()
+    {'error': 'float model does not run either', 'max_abs_diff': None, 'runs': False}
+    """
+
+    runs: bool
+    max_abs_diff: float | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        doc = {"max_abs_diff": self.max_abs_diff, "runs": self.runs}
+        return {"error": self.error} | doc if self.error else doc
+
+    @classmethod
+    def _parse(cls, doc: Any, key: str, problems: list[str]) -> RuntimeResult | None:
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), bool):
+            problems.append(f"{key}: expected {{runs: true|false, max_abs_diff, error?}}, found {json.dumps(doc)[:60]}")
+            return None
+        error = doc.get("error")
+        return cls(doc["runs"], _number(doc.get("max_abs_diff")), error if isinstance(error, str) else None)
+
+
+def _parse_runtimes(doc: Any, key: str, problems: list[str]) -> dict[str, RuntimeResult]:
+    if not isinstance(doc, dict):
+        problems.append(f"{key}: expected {{runtime: {{runs, max_abs_diff}}}}, found {_kind(doc)}")
+        return {}
+    parsed = {name: RuntimeResult._parse(r, f"{key}.{name}", problems) for name, r in doc.items()}
+    return {name: r for name, r in parsed.items() if r is not None}
+
+
+def _runtimes_json(runtimes: dict[str, RuntimeResult]) -> dict:
+    """``{"runtimes": ...}`` to merge into an entry's JSON; nothing when not measured."""
+    return {"runtimes": {n: r.to_json() for n, r in sorted(runtimes.items())}} if runtimes else {}
+
+
+@dataclass(frozen=True)
 class FileEntry(_Entry):
     """A published file: where it is (site path or URL), its size and its sha256.
 
@@ -206,6 +256,18 @@ class FileEntry(_Entry):
         return cls(doc["file"], doc["size"], doc["sha256"]) if _check_file(doc, key, problems) else None
 
 
+def _parse_files(doc: Any, key: str, problems: list[str]) -> tuple[FileEntry, ...]:
+    """A variant's extra files: each a FileEntry whose name differs from the others'."""
+    if not isinstance(doc, list):
+        problems.append(f"{key}: expected a list of {{file, size, sha256}}, found {_kind(doc)}")
+        return ()
+    files = [FileEntry._parse(f, f"{key}[{i}]", problems) for i, f in enumerate(doc)]
+    names = [f.name for f in files if f is not None]
+    if len(set(names)) != len(names):
+        problems.append(f"{key}: two files have the same name ({', '.join(sorted(names))})")
+    return tuple(f for f in files if f is not None)
+
+
 @dataclass(frozen=True)
 class VariantEntry(_Entry):
     """One published variant: its settings, its file and its measured metrics."""
@@ -218,6 +280,8 @@ class VariantEntry(_Entry):
     size: int
     sha256: str
     metrics: dict[str, dict[str, MetricSummary]] = field(default_factory=dict)
+    runtimes: dict[str, RuntimeResult] = field(default_factory=dict)
+    files: tuple[FileEntry, ...] = ()  # files the variant reads beside its .onnx (external data), same folder
 
     def metric(self, output: str, metric: str) -> float | None:
         """The mean of one metric of one output, or None when it was not measured.
@@ -240,7 +304,8 @@ class VariantEntry(_Entry):
     def to_json(self) -> dict:
         return {"id": self.id, "mode": self.mode, "nbits": self.nbits, "granularity": self.granularity,
                 "file": self.file, "size": self.size, "sha256": self.sha256,
-                "metrics": {out: {m: s.to_json() for m, s in ms.items()} for out, ms in self.metrics.items()}}
+                "metrics": {out: {m: s.to_json() for m, s in ms.items()} for out, ms in self.metrics.items()}
+                } | _runtimes_json(self.runtimes) | ({"files": [f.to_json() for f in self.files]} if self.files else {})
 
     @classmethod
     def _parse(cls, doc: Any, key: str, problems: list[str]) -> VariantEntry | None:
@@ -252,10 +317,12 @@ class VariantEntry(_Entry):
             problems.append(f"{key}.id: expected a non-empty string, found {_kind(vid)}")
         file_ok = _check_file(doc, key, problems)
         metrics = _parse_metrics(doc.get("metrics", {}), f"{key}.metrics", problems)
+        runtimes = _parse_runtimes(doc.get("runtimes", {}), f"{key}.runtimes", problems)
+        files = _parse_files(doc.get("files", []), f"{key}.files", problems)
         if not (isinstance(vid, str) and vid and file_ok):
             return None
         return cls(vid, doc.get("mode"), doc.get("nbits"), doc.get("granularity"), doc["file"], doc["size"],
-                   doc["sha256"], metrics)
+                   doc["sha256"], metrics, runtimes, files)
 
 
 @dataclass(frozen=True)
@@ -282,6 +349,7 @@ class ModelEntry(_Entry):
     float: FileEntry | None = None
     recommended: str | None = None
     variants: tuple[VariantEntry, ...] = ()
+    float_runtimes: dict[str, RuntimeResult] = field(default_factory=dict)  # written inside "float"
 
     def variant(self, variant_id: str) -> VariantEntry | None:
         return next((v for v in self.variants if v.id == variant_id), None)
@@ -295,12 +363,13 @@ class ModelEntry(_Entry):
         f = self.float
         if f is None:
             return None
-        return VariantEntry(FLOAT_VARIANT, "float", 32, None, f.file, f.size, f.sha256, {})
+        return VariantEntry(FLOAT_VARIANT, "float", 32, None, f.file, f.size, f.sha256, {}, self.float_runtimes)
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "task": self.task, "license": self.license,
                 "parameters": self.parameters, "source": self.source.to_json() if self.source else None,
-                "float": self.float.to_json() if self.float else None, "recommended": self.recommended,
+                "float": self.float.to_json() | _runtimes_json(self.float_runtimes) if self.float else None,
+                "recommended": self.recommended,
                 "variants": [v.to_json() for v in self.variants]}
 
     @classmethod
@@ -321,6 +390,8 @@ class ModelEntry(_Entry):
                 seen.add(mid)
             key = f"{key} ({mid})"
         flt = FileEntry._parse(doc["float"], f"{key}.float", problems) if doc.get("float") is not None else None
+        float_runtimes = _parse_runtimes(doc["float"].get("runtimes", {}), f"{key}.float.runtimes", problems) \
+            if isinstance(doc.get("float"), dict) else {}
         raw = doc.get("variants")
         if not isinstance(raw, list):
             problems.append(f"{key}.variants: expected a list, found {_kind(raw)}")
@@ -336,7 +407,7 @@ class ModelEntry(_Entry):
         if not ok or len(problems) > n:
             return None
         return cls(mid, doc.get("name"), doc.get("task"), doc.get("license"), doc.get("parameters"), source, flt,
-                   rec, tuple(variants))
+                   rec, tuple(variants), float_runtimes)
 
 
 @dataclass(frozen=True)

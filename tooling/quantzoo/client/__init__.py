@@ -13,9 +13,10 @@ from pathlib import Path
 
 from ..catalog import file_name
 from .select import check_constraints, find_model, primary_metric, select_variant
-from .transfer import Catalog, catalog_location, deliver, fetch_entry, open_catalog, resolve
+from .transfer import (Catalog, catalog_location, deliver, deliver_variant, fetch_entry, fetch_variant, open_catalog,
+                       resolve)
 
-__all__ = ["Catalog", "catalog_location", "deliver", "fetch_entry", "file_name", "find_model", "load",
+__all__ = ["Catalog", "catalog_location", "deliver", "deliver_variant", "fetch_entry", "fetch_variant", "file_name", "find_model", "load",
            "open_catalog", "primary_metric", "pull", "resolve", "select_variant"]
 
 
@@ -26,7 +27,10 @@ def pull(model: str, variant: str | None = None, *, max_size: int | None = None,
     """Fetch one variant of `model` (chosen by `select_variant`) and return its local path.
 
     With `output_dir` the file lands there under its published name; without, the path is the
-    verified blob in the cache. `trust_key`: see `open_catalog` (a signed catalog).
+    verified blob in the cache. A variant of several files (an ``.onnx`` with external data) is
+    fetched and verified whole and its files put side by side, in `output_dir` or in the cache's
+    ``derived/variants/<sha256>/``, so ``onnxruntime.InferenceSession(path)`` finds its data.
+    `trust_key`: see `open_catalog` (a signed catalog).
 
     >>> pull("magika-standard-v3", max_size=500_000, catalog="https://example.org/zoo/", output_dir=".")  # doctest: +SKIP
     PosixPath('magika-standard-v3-kmeans-4.onnx')
@@ -34,10 +38,15 @@ def pull(model: str, variant: str | None = None, *, max_size: int | None = None,
     check_constraints(max_size, min_agreement)
     cat = open_catalog(catalog, trust_key=trust_key)
     entry = select_variant(cat.model(model), variant=variant, max_size=max_size, min_agreement=min_agreement)
-    blob = fetch_entry(cat, entry, cache, progress=progress)
-    if output_dir is None:
-        return blob
-    return deliver(blob, Path(output_dir) / entry.name)
+    blobs = fetch_variant(cat, entry, cache, progress=progress)
+    if output_dir is not None:
+        return deliver_variant(blobs, Path(output_dir))
+    if len(blobs) == 1:
+        return blobs[0][0]
+    from ..cache import Cache
+
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
+    return deliver_variant(blobs, cache.derived("variants", entry.sha256, ""))
 
 
 def load(model: str, variant: str | None = None, *, catalog: str | os.PathLike | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import QuantzooError
 from ..units import human_size
 from .select import agreement, check_constraints, primary_metric, select_variant
-from .transfer import deliver, fetch_entry, open_catalog
+from .transfer import deliver_variant, fetch_variant, open_catalog
 
 
 def _console():
@@ -109,8 +109,7 @@ def cli_pull(args) -> int:
     cat = open_catalog(args.catalog, trust_key=args.trust_key)
     m = cat.model(args.model)
     entry = select_variant(m, variant=args.variant, max_size=args.max_size, min_agreement=args.min_agreement)
-    blob = fetch_entry(cat, entry, args.cache)
-    dest = deliver(blob, Path(args.output_dir) / entry.name)
+    dest = deliver_variant(fetch_variant(cat, entry, args.cache), Path(args.output_dir))
     key = primary_metric(m)
     value = agreement(entry, key)
     note = f", {key[1]} {value:.4g}" if value is not None else ""

@@ -165,3 +165,23 @@ def deliver(blob: Path, dest: Path) -> Path:
     with atomic_path(dest) as tmp:
         shutil.copyfile(blob, tmp)
     return dest
+
+
+def fetch_variant(cat: Catalog, entry: VariantEntry, cache=None, *, progress: bool | None = None) -> list[tuple[Path, str]]:
+    """Every file of a variant verified in the cache, as ``[(blob, published name)]``, the
+    ``.onnx`` first and then the files it reads beside it (external data, ``entry.files``).
+    Nothing is delivered until all of them match index.json."""
+    names = [entry.name] + [f.name for f in entry.files]
+    bad = [n for n in names if n in (".", "..") or "/" in n or "\\" in n]
+    if bad or len(set(names)) != len(names):
+        raise QuantzooError(f"{cat.index}: variant {entry.id} lists files that cannot sit side by side in one "
+                            f"folder ({', '.join(names)}); refusing to fetch it.")
+    return [(fetch_entry(cat, e, cache, progress=progress), e.name) for e in (entry, *entry.files)]
+
+
+def deliver_variant(blobs: list[tuple[Path, str]], folder: Path) -> Path:
+    """Put a variant's verified files side by side in `folder` under their published names (the
+    ``.onnx`` last, so a present ``.onnx`` has its data beside it); returns the ``.onnx``'s path."""
+    for blob, name in blobs[1:]:
+        deliver(blob, folder / name)
+    return deliver(blobs[0][0], folder / blobs[0][1])

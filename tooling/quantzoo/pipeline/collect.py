@@ -7,7 +7,7 @@ import json
 from ..cache import Cache
 from ..errors import QuantzooError
 from .plan import Failure, Job, ModelState
-from .store import artifact_paths, comparison_path, preview_path, read_artifact
+from .store import artifact_files, artifact_paths, comparison_path, preview_path, read_artifact, read_runtimes
 
 
 def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
@@ -34,7 +34,9 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
         pv = preview_path(cache, job.keys.preview(meta["sha256"]))
         variant = next(v for v in model.variants if v.id == job.variant)
         variants.append(BuiltVariant(variant, artifact_paths(cache, job.keys.artifact)[0], meta["sha256"],
-                                     meta["size"], comparison, pv if pv.is_file() else None))
+                                     meta["size"], comparison, pv if pv.is_file() else None,
+                                     runtimes=read_runtimes(cache, job, meta["sha256"])[0],
+                                     files=tuple(artifact_files(cache, meta))))
     if not variants:
         return None
     pin, pfl = preview_path(cache, jobs[0].keys.float_preview, "input"), preview_path(cache, jobs[0].keys.float_preview)
@@ -51,4 +53,4 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
                       float_size=state.float_path.stat().st_size, info=state.info or {}, variants=variants,
                       failures=list(state.failures), preview_input=pin if pin.is_file() else None,
                       preview_float=pfl if pfl.is_file() else None, dataset=reg.datasets.get(model.dataset),
-                      named=named)
+                      named=named, float_runtimes=read_runtimes(cache, jobs[0], variants[0].sha256)[1])

@@ -1,4 +1,6 @@
-"""Facts about a float model's graph for its page: parameter count, operators, opset, producer."""
+"""Facts about a float model's graph for its page: parameter count, operators, opset, producer,
+and the `quantzoo inspect` summary (IR, opsets, inputs and outputs, where the weights live, what
+quantize compresses and leaves alone): one walk, `inspect.inspect_model`, cached per float sha256."""
 
 from __future__ import annotations
 
@@ -9,51 +11,31 @@ from ..cache import Cache, write_json
 from .keys import graph_info_key
 from .store import graph_info_path
 
-_FLOAT_TYPES = {1, 10, 11, 16}  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
-
 
 def graph_info(path: Path) -> dict:
     """Parameter count (float elements in initializers and Constant nodes, subgraphs included),
-    operator histogram, opset and producer of an ONNX file."""
-    import onnx
+    operator histogram, opset and producer of an ONNX file, and its `inspect.graph_summary`
+    under "graph" (which records the quantize engine revision its selection comes from)."""
+    from ..inspect import graph_summary, inspect_model
+    from ..quantize import ENGINE_REVISION
 
-    model = onnx.load(str(path), load_external_data=False)
-    ops: dict[str, int] = {}
-    params = 0
-
-    def tensor_elems(t) -> int:
-        n = 1
-        for d in t.dims:
-            n *= d
-        return n if t.data_type in _FLOAT_TYPES else 0
-
-    def walk(graph):
-        nonlocal params
-        for init in graph.initializer:
-            params += tensor_elems(init)
-        for node in graph.node:
-            key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-            ops[key] = ops.get(key, 0) + 1
-            for attr in node.attribute:
-                if node.op_type == "Constant" and attr.name == "value" and attr.HasField("t"):
-                    params += tensor_elems(attr.t)
-                if attr.HasField("g"):
-                    walk(attr.g)
-                for g in attr.graphs:
-                    walk(g)
-
-    walk(model.graph)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return {"parameters": params, "ops": dict(sorted(ops.items())), "opset": opset,
-            "producer": f"{model.producer_name} {model.producer_version}".strip() or None}
+    report = inspect_model(path)
+    return {"parameters": report["parameters"], "ops": report["ops"], "opset": report["opsets"].get("ai.onnx"),
+            "producer": report["producer"],
+            "graph": {**graph_summary(report), "engine_revision": ENGINE_REVISION}}
 
 
 def cached_graph_info(cache: Cache, path: Path, sha256: str) -> dict:
-    """`graph_info` of the float model with this sha256, read from the cache when it is there."""
+    """`graph_info` of the float model with this sha256, read from the cache when it is there and
+    its selection summary comes from this quantize engine revision (else computed again)."""
+    from ..quantize import ENGINE_REVISION
+
     target = graph_info_path(cache, graph_info_key(sha256))
     try:
-        return json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        info = json.loads(target.read_text(encoding="utf-8"))
+        if (info.get("graph") or {}).get("engine_revision") == ENGINE_REVISION:
+            return info
+    except (OSError, ValueError, AttributeError):
         pass
     info = graph_info(path)
     write_json(target, info)

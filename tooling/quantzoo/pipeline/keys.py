@@ -8,6 +8,7 @@ every result and a change anywhere upstream never serves an old one (ARCHITECTUR
     derived/comparisons/<key>.json           comparison_key: artifact and float sha256, evaluation data
     derived/previews/<key>[-input].png       preview_key: one model file's output map on one input
     derived/graph-info/<key>.json            graph_info_key: facts about a float model's graph
+    derived/runtimes/<key>.json              compat_key: one model file's runtime compatibility matrix
 
 The keys of one model × variant are computed once, in `plan.JobKeys`.
 """
@@ -80,3 +81,16 @@ def graph_info_key(float_sha256: str, version: str = __version__) -> str:
     64
     """
     return key_of("graph-info", float_sha256, version)
+
+
+def compat_key(model_sha256: str, float_sha256: str, identity: dict, runtimes: dict,
+               version: str = __version__) -> str:
+    """The cache key of one model file's runtime compatibility matrix: its bytes, its float
+    model's (an artifact is held to its float model's matrix), the evaluation data its feeds
+    come from, and `runtimes` (`runtimes.runtime_identity()`: installed versions and limits).
+
+    >>> k = compat_key("a" * 64, "f" * 64, {}, {"openvino": {"version": "2026.4"}})
+    >>> k == compat_key("a" * 64, "f" * 64, {}, {"openvino": {"version": "2026.5"}})
+    False
+    """
+    return key_of("runtimes", model_sha256, float_sha256, identity, runtimes, version)

@@ -20,7 +20,7 @@ from .graphinfo import cached_graph_info
 from .plan import Failure, JobResult, ModelState, Plan, interleave, model_jobs
 from .store import is_done
 
-_DONE = {"quantize": "quantized", "compare": "compared", "preview": "preview drawn"}
+_DONE = {"quantize": "quantized", "compare": "compared", "runtimes": "runtimes checked", "preview": "preview drawn"}
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""One job in a worker: make sure one model × variant has its artifact, comparison and previews
-in the cache. Runs in a worker process (or in-process with ``--jobs 1``); everything it needs
+"""One job in a worker: make sure one model × variant has its artifact, comparison, runtime
+compatibility matrices (the artifact's and its float model's) and previews in the cache. Runs in a worker process (or in-process with ``--jobs 1``); everything it needs
 comes in the `Job`, everything it did goes back in the `JobResult`."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ..cache import Cache, atomic_path, key_of, sha256_file, write_json
 from ..errors import QuantzooError
 from .plan import Failure, Job, JobResult
 from .previews import draw_previews
-from .store import artifact_paths, comparison_path, preview_path, read_artifact
+from .store import artifact_data_name, artifact_paths, comparison_path, compat_keys, preview_path, read_artifact, runtimes_path
 
 # per worker process: loaded registries, and the prepared evaluations of the last few models
 _REGISTRIES: dict[str, object] = {}
@@ -62,13 +63,38 @@ def _quantize(model, variant, job: Job, cache: Cache) -> dict:
             report = quantize_file(Path(job.float_path), tmp, mode=variant.mode, nbits=variant.nbits,
                                    granularity=variant.granularity, block_size=variant.block_size,
                                    group_size=variant.group_size, lut_function=variant.lut_function,
-                                   source_sha256=job.float_sha256, jobs=1)
+                                   source_sha256=job.float_sha256, jobs=1, data_name=artifact_data_name(job))
             sha, size = sha256_file(tmp), tmp.stat().st_size
         meta = {"sha256": sha, "size": size, "model": model.id, "variant": variant.id, "spec": variant.spec(),
                 "source_sha256": job.float_sha256, "quantzoo": __version__,
                 "report": report.to_dict() if hasattr(report, "to_dict") else None}
+        if report.artifact_files:  # an artifact with external data: its data file, beside it
+            meta["files"] = report.artifact_files[1:]
         write_json(meta_path, meta)
     return meta
+
+
+def _runtimes(job: Job, cache: Cache, art_path: Path, artifact_sha256: str, evaluation) -> bool:
+    """Measure the runtime matrices that are not cached yet (the float model's first: the
+    artifact's is held to it); whether anything was measured. `evaluation()` gives the
+    prepared data, whose first samples are the feeds."""
+    from ..runtimes import RUNTIMES, compatibility
+    from .graphinfo import cached_graph_info
+
+    art_key, float_key = compat_keys(job, artifact_sha256)
+    art_out, float_out = runtimes_path(cache, art_key), runtimes_path(cache, float_key)
+    if art_out.is_file() and float_out.is_file():
+        return False
+    need = max(r.samples for r in RUNTIMES.values())
+    feeds = [{k: v[i:i + 1] for k, v in batch.items()}
+             for batch in evaluation().batches for i in range(len(next(iter(batch.values()))))][:need]
+    params = cached_graph_info(cache, Path(job.float_path), job.float_sha256).get("parameters")
+    with cache.lock(f"runtimes-{float_key[:24]}"):  # every variant's job needs the float matrix: measure it once
+        if not float_out.is_file():
+            write_json(float_out, compatibility(job.float_path, feeds, parameters=params))
+    float_matrix = json.loads(float_out.read_text(encoding="utf-8"))
+    write_json(art_out, compatibility(art_path, feeds, parameters=params, float_matrix=float_matrix))
+    return True
 
 
 def run_job(job: Job) -> JobResult:
@@ -107,6 +133,11 @@ def run_job(job: Job) -> JobResult:
             write_json(cpath, ev.compare(art_path).to_dict())
             did.append("compare")
         lap("compare")
+
+        stage = "runtimes"
+        if _runtimes(job, cache, art_path, meta["sha256"], lambda: ev or _evaluation(model, job, reg, cache)):
+            did.append("runtimes")
+        lap("runtimes")
 
         if job.previews:
             stage = "preview"

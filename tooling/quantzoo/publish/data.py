@@ -25,6 +25,8 @@ class BuiltVariant:
     size: int
     comparison: dict             # Comparison.to_dict(): {"outputs": {out: {metric: {mean, std, n}}}, ...}
     preview: Path | None = None  # PNG of the output map on the preview input (map-output models)
+    files: tuple = ()            # files the artifact reads beside it (external data): (path, {file, sha256, size})
+    runtimes: dict = field(default_factory=dict)  # runtimes.compatibility: {runtime: {runs, max_abs_diff, error}}
 
 
 @dataclass
@@ -42,6 +44,7 @@ class BuiltModel:
     preview_float: Path | None = None            # PNG of the float model's output on it
     dataset: Any = None                          # registry Dataset used for the comparisons
     named: dict | None = None                    # compare.named.named_predictions: top labels on named samples
+    float_runtimes: dict = field(default_factory=dict)  # the float model's runtimes.compatibility
 
 
 # --- small pure helpers ---------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..catalog import CatalogIndex, FileEntry, MetricSummary, ModelEntry, Source, VariantEntry, index_json_bytes
-from .data import (BuiltModel, float_file_name, public_file, recommend, source_sha256, source_url, summary,
+from ..catalog import (CatalogIndex, FileEntry, MetricSummary, ModelEntry, RuntimeResult, Source, VariantEntry,
+                       index_json_bytes)
+from .data import (BuiltModel, finite, float_file_name, public_file, recommend, source_sha256, source_url, summary,
                    variant_file_name)
 
 __all__ = ["catalog_index", "index_document", "index_entry", "index_json_bytes"]
@@ -13,6 +14,12 @@ def _metrics(comparison: dict) -> dict[str, dict[str, MetricSummary]]:
     """A comparison's {output: {metric: summary}} with non-finite numbers as None."""
     return {output: {m: summary(v) for m, v in metrics.items() if isinstance(v, dict)}
             for output, metrics in (comparison.get("outputs") or {}).items()}
+
+
+def _runtimes(matrix: dict) -> dict[str, RuntimeResult]:
+    """A stored runtime matrix (`runtimes.compatibility`) as catalog entries."""
+    return {name: RuntimeResult(bool(row.get("runs")), finite(row.get("max_abs_diff")), row.get("error"))
+            for name, row in matrix.items()}
 
 
 def index_entry(bm: BuiltModel, artifact_base_url: str | None = None) -> ModelEntry:
@@ -27,8 +34,11 @@ def index_entry(bm: BuiltModel, artifact_base_url: str | None = None) -> ModelEn
         variants=tuple(
             VariantEntry(id=v.variant.id, mode=v.variant.mode, nbits=v.variant.nbits, granularity=v.variant.granularity,
                          file=public_file(m.id, variant_file_name(m.id, v.variant.id), artifact_base_url),
-                         size=v.size, sha256=v.sha256, metrics=_metrics(v.comparison))
-            for v in bm.variants))
+                         size=v.size, sha256=v.sha256, metrics=_metrics(v.comparison), runtimes=_runtimes(v.runtimes),
+                         files=tuple(FileEntry(public_file(m.id, f["file"], artifact_base_url), f["size"], f["sha256"])
+                                     for _, f in v.files))
+            for v in bm.variants),
+        float_runtimes=_runtimes(bm.float_runtimes))
 
 
 def catalog_index(models: list[BuiltModel], artifact_base_url: str | None = None) -> CatalogIndex:

@@ -113,7 +113,69 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
         "tags": m.tags,
         "public_float_file": public_file(m.id, float_file_name(m.id), artifact_base_url),
         "named": named_context(bm),
+        "graph": graph_context(info.get("graph")),
+        "runtimes": runtimes_context(bm),
     }
+
+
+def graph_context(summary: dict | None) -> dict | None:
+    """The model page's Graph block: `inspect.graph_summary` of the float model, formatted."""
+    from ..inspect import count_text, shape_text, where_text
+
+    if not summary:
+        return None
+
+    def amounts(d: dict) -> dict:
+        return {"tensors": d["tensors"], "tensors_text": count_text(d["tensors"], "tensor"),
+                "elements_text": human_count(d["elements"]),
+                "bytes_text": human_size(d["bytes"])}
+
+    return {
+        "ir_version": summary["ir_version"], "producer": summary["producer"],
+        "opsets": ", ".join(f"{d} {v}" for d, v in summary["opsets"].items()),
+        "io": [{"kind": kind, "name": v["name"], "dtype": v["dtype"], "shape": shape_text(v["shape"])}
+               for kind, rows in (("input", summary["inputs"]), ("output", summary["outputs"])) for v in rows],
+        "initializer_inputs": summary["initializer_inputs"],
+        "locations": [{**amounts(loc), "where": where_text(loc),
+                       "dtypes": ", ".join(f"{d} ×{n}" for d, n in sorted(loc["dtypes"].items()))}
+                      for loc in summary["locations"]],
+        "external_files": [{"file": f["file"], "tensors": f["tensors"], "bytes_text": human_size(f["bytes"])}
+                           for f in summary["external_files"]],
+        "selected": amounts(summary["selected"]),
+        "skipped": {**amounts(summary["skipped"]),
+                    "reasons": [{**amounts(r), "reason": r["reason"], "examples": ", ".join(r["examples"])}
+                                for r in summary["skipped"]["reasons"]]},
+        "custom_ops": summary["custom_ops"],
+    }
+
+
+def runtimes_context(bm: BuiltModel) -> dict | None:
+    """The runtime compatibility table: one column per runtime (`runtimes.RUNTIMES` order), one
+    row for the float model, then one per variant; None when nothing was measured.
+
+    A cell is ✓ with the largest difference from onnxruntime's outputs, or ✗ with the reason.
+    """
+    from ..runtimes import REFERENCE, RUNTIMES
+
+    matrices = [("float", bm.float_runtimes)] + [(v.variant.id, v.runtimes) for v in bm.variants]
+    names = sorted({n for _, mx in matrices for n in mx},
+                   key=lambda n: (list(RUNTIMES).index(n) if n in RUNTIMES else len(RUNTIMES), n))
+    if not names:
+        return None
+
+    def cell(row: dict | None) -> dict:
+        if row is None:
+            return {"ok": None, "text": "–", "title": "not measured"}
+        if not row.get("runs"):
+            return {"ok": False, "text": "✗ " + (row.get("error") or "does not run"), "title": ""}
+        diff = row.get("max_abs_diff")
+        text = "✓" if diff is None else f"✓ {diff:.2g}"
+        return {"ok": True, "text": text + (f" ({row['error']})" if row.get("error") else ""),
+                "title": "the reference" if diff is None and not row.get("error") else f"max |Δ| = {diff}"}
+
+    return {"reference": RUNTIMES[REFERENCE].label,
+            "columns": [RUNTIMES[n].label if n in RUNTIMES else n for n in names],
+            "rows": [{"id": vid, "cells": [cell(mx.get(n)) for n in names]} for vid, mx in matrices]}
 
 
 def named_context(bm: BuiltModel) -> dict | None:

@@ -141,6 +141,9 @@ def add_files(models: list[BuiltModel], site: Path) -> int:
         for v in bm.variants:
             _link_or_copy(v.path, base / variant_file_name(bm.model.id, v.variant.id))
             n += 1
+            for path, f in v.files:  # external data: beside the .onnx, under the name the .onnx reads
+                _link_or_copy(path, base / f["file"])
+                n += 1
             if v.preview:
                 _link_or_copy(v.preview, base / "preview" / f"{v.variant.id}.png")
                 n += 1
