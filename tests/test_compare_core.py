@@ -277,3 +277,58 @@ def test_a_model_id_needs_a_loaded_registry(tmp_path):
     a = scale_model(tmp_path / "a.onnx", 1.0)
     with pytest.raises(UsageError, match="model id 'magika-standard-v3' needs the registry"):
         compare_models(a, a, rows(1), model="magika-standard-v3", cache=False)
+
+
+# --- custom ops ----------------------------------------------------------------------------------------
+
+class _Double:
+    """The implementation of the test's ai.test.compare.Double custom op: x * factor."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def evaluate(self, x):
+        return x * self.factor
+
+    def output_shapes(self, shape):
+        return [shape]
+
+
+def _custom_model(path: Path) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Double", ["h"], ["y"], domain="ai.test.compare", factor=2.0)
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["h"]), node], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                  helper.make_opsetid("ai.test.compare", 1)]), path)
+    return path
+
+
+def test_a_model_with_a_custom_op_compares_with_its_implementation(tmp_path):
+    m = _custom_model(tmp_path / "custom.onnx")
+    data = [{"x": np.array([i, -1.0, 0.5, 2.0 - i], np.float32)} for i in range(4)]
+    c = compare_models(m, m, data, custom_ops={"ai.test.compare.Double": _Double}, cache=False)
+    assert c.metrics["y"]["top1_agreement"]["mean"] == 1.0
+
+
+def test_a_model_with_a_custom_op_and_no_implementation_names_the_op(tmp_path):
+    m = _custom_model(tmp_path / "custom.onnx")
+    with pytest.raises(QuantzooError, match=r"custom op ai\.test\.compare\.Double with no implementation"):
+        compare_models(m, m, [{"x": np.zeros(4, np.float32)}], cache=False)
+
+
+def test_the_cli_takes_custom_ops_as_module_class(tmp_path, capsys):
+    from argparse import Namespace
+
+    from quantzoo.compare.cli import cli_compare
+
+    m = _custom_model(tmp_path / "custom.onnx")
+    np.save(tmp_path / "a.npy", np.ones(4, np.float32))
+    args = Namespace(original=str(m), quantized=str(m), model=None, dataset=None, data=str(tmp_path / "a.npy"),
+                     json=None, batch_size=None, limit=None, zoo=None, cache=str(tmp_path / "cache"),
+                     custom_op=["ai.test.compare.Double=test_compare_core:_Double"])
+    assert cli_compare(args) == 0
+    assert "top1_agreement" in capsys.readouterr().out

@@ -124,3 +124,19 @@ def test_only_views_of_photos_are_clustered_by_their_photo():
     cluster = DATASET_ADAPTERS["augmented-images"].cluster
     assert cluster("coffee.png#crop0.8-top-left+flip") == cluster("coffee.png") == "coffee.png"
     assert [n for n, a in DATASET_ADAPTERS.items() if a.cluster is not None] == ["augmented-images"]
+
+
+def test_uci_digits_reads_scikit_learns_csv_into_8x8_images_labelled_by_digit(tmp_path):
+    import gzip
+
+    rows = [",".join([str(i % 17)] * 64 + [str(i % 10)]) for i in range(17)]
+    f = _write(tmp_path, "blob", gzip.compress(("\n".join(rows) + "\n").encode()))
+    skipped: list = []
+    samples = D.uci_digits(f, {}, skipped)
+    assert [s.key for s in samples[:2]] == ["digit-0000", "digit-0001"] and skipped == []
+    assert samples[3].label == "3" and samples[3].data.size == (8, 8)
+    assert np.asarray(samples[16].data).max() == 16  # raw 0..16 counts; the preprocessing scales them
+    assert len(D.uci_digits(f, {"limit": 4}, [])) == 4 and len(samples) == 17
+    bad = _write(tmp_path, "bad.csv", b"1,2,3\n")
+    assert D.uci_digits(bad, {}, skipped) == [] and skipped[0][0] == "digit-0000"
+    assert "uci-digits" in D.DATASET_ADAPTERS

@@ -240,3 +240,141 @@ def test_efficientnet_lite0_converts_and_names_the_coffee_photo_espresso(registr
     labels = json.loads(fetch_source(m.labels["file"]).read_text())
     assert len(labels) == 1000
     assert labels[int(np.argmax(logits))] == "espresso"
+
+
+# --- custom layers -----------------------------------------------------------------------------------
+
+WARPNET = textwrap.dedent('''
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+
+    class Warp(nn.Module):
+        def __init__(self, h=6, w=5):
+            super().__init__()
+            self.h, self.w = h, w
+
+        def forward(self, x, theta):
+            grid = F.affine_grid(theta, [x.shape[0], x.shape[1], self.h, self.w], align_corners=False)
+            return F.grid_sample(x, grid, align_corners=False)
+
+
+    class WarpNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.loc = nn.Linear(16, 6)
+            self.warp = Warp()
+            self.fc = nn.Linear(30, 3)
+
+        def forward(self, x):
+            return self.fc(self.warp(x, self.loc(x.flatten(1)).view(-1, 2, 3)).flatten(1))
+
+
+    def build():
+        return WarpNet()
+
+
+    def convert_warp(module):
+        return {"op_type": "Warp", "domain": "ai.test.convert", "attributes": {"h": module.h, "w": module.w},
+                "description": "affine warp, bilinear"}
+''')
+
+WARP_IMPL = textwrap.dedent('''
+    import numpy as np
+
+
+    class Warp:
+        def __init__(self, h, w):
+            self.h, self.w = h, w
+
+        def output_shapes(self, x, theta):
+            return [(x[0], x[1], self.h, self.w)]
+
+        def evaluate(self, image, theta):
+            n, c, h, w = image.shape
+            ys = (2 * np.arange(self.h) + 1) / self.h - 1
+            xs = (2 * np.arange(self.w) + 1) / self.w - 1
+            gy, gx = np.meshgrid(ys, xs, indexing="ij")
+            base = np.stack([gx, gy, np.ones_like(gx)], -1).reshape(-1, 3)
+            grid = np.einsum("pk,njk->npj", base, theta.astype(np.float64))
+            ix, iy = ((grid[..., 0] + 1) * w - 1) / 2, ((grid[..., 1] + 1) * h - 1) / 2
+            x0, y0 = np.floor(ix).astype(int), np.floor(iy).astype(int)
+            out = np.zeros((n, c, self.h * self.w))
+            for dy in (0, 1):
+                for dx in (0, 1):
+                    xi, yi = x0 + dx, y0 + dy
+                    wt = (1 - np.abs(ix - xi)) * (1 - np.abs(iy - yi)) * ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h))
+                    flat = np.clip(yi, 0, h - 1) * w + np.clip(xi, 0, w - 1)
+                    v = np.take_along_axis(image.reshape(n, c, h * w), flat[:, None, :].repeat(c, 1), axis=2)
+                    out += v * wt[:, None, :]
+            return out.reshape(n, c, self.h, self.w).astype(np.float32)
+''')
+
+
+@pytest.fixture
+def warp(tmp_path):
+    """A pytorch source for WarpNet, whose Warp module torch.onnx cannot export at opset 17:
+    (source, cache, custom_ops as the model manifest gives them)."""
+    code = tmp_path / "warpnet.py"
+    code.write_text(WARPNET)
+    impl = tmp_path / "warp_impl.py"
+    impl.write_text(WARP_IMPL)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("warpnet_for_weights", code)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(2)
+    torch.save(mod.build().state_dict(), tmp_path / "warp.pth")
+    source = {"kind": "pytorch", "weights": _file_source(tmp_path / "warp.pth"),
+              "architecture": {"source": _arch_source(code, "warpnet.py"), "builder": "warpnet:build"},
+              "input_shape": [1, 1, 4, 4], "opset": 17,
+              "custom_layers": {"warpnet:Warp": "warpnet:convert_warp"}}
+    ops = {"ai.test.convert.Warp": {"class": "warp_impl:Warp", "source": _file_source(impl)}}
+    return source, Cache(tmp_path / "cache"), ops
+
+
+def test_a_custom_layer_exports_as_one_node_with_its_attributes_and_is_checked_with_its_implementation(warp):
+    import onnx
+
+    source, cache, ops = warp
+    path = fetch_source({**source, "custom_ops": ops}, cache)
+    model = onnx.load(str(path))
+    [node] = [n for n in model.graph.node if n.domain == "ai.test.convert"]
+    assert node.op_type == "Warp" and node.doc_string == "affine warp, bilinear"
+    assert {a.name: a.i for a in node.attribute} == {"h": 6, "w": 5}  # the instance marker is gone
+    assert {o.domain: o.version for o in model.opset_import}["ai.test.convert"] == 1
+    report = conversion_report(source, cache)
+    assert report["check"]["max_abs_diff"]["output"] < 1e-5  # torch vs onnxruntime running the numpy class
+    assert report["custom_layers"] == [{"module": "warp", "class": "warpnet:Warp", "op_type": "Warp",
+                                        "domain": "ai.test.convert", "attributes": {"h": 6, "w": 5},
+                                        "description": "affine warp, bilinear"}]
+    assert conversion_key(source) != conversion_key({k: v for k, v in source.items() if k != "custom_layers"})
+
+
+def test_an_unsupported_module_without_a_conversion_function_is_named_with_how_to_add_one(warp):
+    source, cache, ops = warp
+    plain = {k: v for k, v in source.items() if k != "custom_layers"}
+    with pytest.raises(ConversionError) as e:
+        fetch_source(plain, cache)
+    msg = str(e.value)
+    assert "aten::affine_grid_generator" in msg and "module 'warp' (class warpnet:Warp)" in msg
+    assert 'custom_layers: {"warpnet:Warp": "module:function"}' in msg
+
+
+def test_a_custom_layer_without_an_implementation_is_a_clear_error(warp):
+    source, cache, _ = warp
+    with pytest.raises(QuantzooError, match=r"custom op ai\.test\.convert\.Warp with no implementation"):
+        fetch_source(source, cache)
+    assert not converted_path(source, cache).exists()
+
+
+def test_a_conversion_function_returning_a_bad_spec_is_named(warp, tmp_path):
+    source, cache, ops = warp
+    code = tmp_path / "badconv.py"
+    code.write_text(WARPNET.replace('"domain": "ai.test.convert"', '"domain": ""'))
+    bad = {**source, "architecture": {"source": _arch_source(code, "badconv.py"), "builder": "badconv:build"},
+           "custom_layers": {"badconv:Warp": "badconv:convert_warp"}}
+    with pytest.raises(ConversionError, match=r"badconv:Warp \(module 'warp'\): 'domain' must be a custom domain"):
+        fetch_source({**bad, "custom_ops": ops}, cache)

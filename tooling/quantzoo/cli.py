@@ -105,6 +105,8 @@ def _args_compare(p):
     p.add_argument("--json", default=None, metavar="OUT", help="write the result as JSON")
     p.add_argument("--batch-size", type=int, default=None, metavar="N")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N samples")
+    p.add_argument("--custom-op", action="append", default=[], metavar="DOMAIN.OP=module:Class",
+                   help="a Python implementation of a custom op the models use (repeatable)")
     _zoo(p)
     _cache(p)
 
@@ -149,6 +151,14 @@ def _args_pull(p):
     _cache(p)
 
 
+def _args_inspect(p):
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (sorted keys)")
+    p.add_argument("--min-elements", type=int, default=None, metavar="N", help="as for quantize")
+    p.add_argument("--op-types", default=None, metavar="OPS", help="as for quantize")
+    p.add_argument("--exclude", action="append", default=[], metavar="PATTERN", help="as for quantize (repeatable)")
+
+
 def _args_verify(p):
     _cache(p)
     p.add_argument("--site", default=None, metavar="DIR", help="a built site: check every file its index.json lists")
@@ -161,6 +171,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
     "quantize": ("compress the weights of an ONNX model", _args_quantize, "quantzoo.quantize:cli_quantize"),
     "compare": ("measure how well a compressed model agrees with its original", _args_compare,
                 "quantzoo.compare:cli_compare"),
+    "inspect": ("show what an ONNX model holds: opsets, inputs, operators, where its weights live, what "
+                "quantize would compress", _args_inspect, "quantzoo.inspect:cli_inspect"),
     "build": ("fetch, quantize, compare and publish the catalog site", _args_build, "quantzoo.pipeline.cli:cli_build"),
     "keygen": ("make an Ed25519 key pair for signing catalogs", _args_keygen, "quantzoo.signing:cli_keygen"),
     "list": ("list the models of a published catalog", _args_list, "quantzoo.client.cli:cli_list"),

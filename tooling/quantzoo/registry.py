@@ -59,6 +59,7 @@ class Model:
     tags: list[str] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
     card: str | None = None
+    custom_ops: dict = field(default_factory=dict)  # {"domain.OpType": {class, source}}: see customops
     path: Path | None = None
 
 

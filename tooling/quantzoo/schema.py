@@ -54,6 +54,7 @@ MODEL_SCHEMA = {
     "threshold": ("threshold", True),
     "tags": ("strlist", False),
     "samples": ("strlist", False),
+    "custom_ops": ("custom_ops", False),  # {domain.OpType: {class: module:Class, source}}, see customops
 }
 
 DATASET_SCHEMA = {
@@ -223,6 +224,17 @@ class Checker:
             if var.id in seen:
                 self.bad(f"{k}[{i}]", f"duplicate variant id {var.id!r}")
             seen.add(var.id)
+
+    def _custom_ops(self, v, k):
+        if not isinstance(v, dict) or not v:
+            self.bad(k, "expected a mapping of 'domain.OpType' to {class: module:Class, source: ...}")
+            return
+        for op, entry in v.items():
+            if not isinstance(op, str) or not re.match(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$", op):
+                self.bad(f"{k}.{op}", "expected an op written 'domain.OpType', e.g. ai.example.GridSampler")
+            self.mapping(entry, {"class": ("str", True), "source": ("source", False)}, f"{k}.{op}")
+            if isinstance(entry, dict) and isinstance(entry.get("class"), str) and ":" not in entry["class"]:
+                self.bad(f"{k}.{op}.class", f"expected 'module:Class', found {entry['class']!r}")
 
     def _task(self, v, k):
         self.value(v, tuple(TASKS), k)  # the Task records of quantzoo.compare.tasks

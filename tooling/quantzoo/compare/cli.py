@@ -1,4 +1,5 @@
-"""``quantzoo compare ORIGINAL.onnx QUANTIZED.onnx [--model ID] [--dataset ID | --data PATH] [--json OUT]``."""
+"""``quantzoo compare ORIGINAL.onnx QUANTIZED.onnx [--model ID] [--dataset ID | --data PATH] [--json OUT]
+[--custom-op domain.OpType=module:Class ...]``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from ..errors import UsageError
 class _Progress:
     """A one-line progress display on a terminal (stderr); silent when stderr is not a TTY."""
 
-    def __init__(self, stream=sys.stderr, every_s: float = 0.2):
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None, every_s: float = 0.2):
+        self.stream = stream or sys.stderr  # read at call time: a replaced sys.stderr is the one used
+        self.tty = self.stream.isatty()
         self.every_s = every_s
         self.last = 0.0
 
@@ -32,6 +33,7 @@ class _Progress:
 
 def cli_compare(args) -> int:
     from ..cache import Cache, write_json
+    from ..customops import parse_cli
     from .core import compare_models
 
     if args.batch_size is not None and args.batch_size < 1:
@@ -47,9 +49,10 @@ def cli_compare(args) -> int:
         from ..registry import load_registry
 
         registry = load_registry(args.zoo)
+    custom_ops = parse_cli(getattr(args, "custom_op", None))  # --custom-op domain.OpType=module:Class
     comp = compare_models(args.original, args.quantized, sample_data, model=args.model, registry=registry,
                           cache=Cache(args.cache), batch_size=args.batch_size, limit=args.limit,
-                          progress=_Progress())
+                          progress=_Progress(), custom_ops=custom_ops)
     d = comp.dataset
     where = d.get("id") or d.get("path") or f"{d.get('inputs')} input dicts"
     skipped = f", {d['skipped']} skipped" if d["skipped"] else ""

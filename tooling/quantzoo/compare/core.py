@@ -10,7 +10,9 @@ calls it once per variant. `compare_models` is both steps in one call.
 The float and quantized models run with the same session options and the same batches, so a
 difference is the compression's, not the runtime's: onnxruntime's kernels give results that
 differ by about 6e-6 between graph optimization levels, and can differ between batch sizes
-(ARCHITECTURE.md, "Comparing at one optimization level").
+(ARCHITECTURE.md, "Comparing at one optimization level"). A model with custom ops runs them
+with the classes of ``custom_ops`` (or the registry model's own ``custom_ops``), registered
+through `quantzoo.customops` for both models.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..cache import Cache, key_of, sha256_file
+from ..customops import check, identity, load_classes, session_options
+from ..customops import run as run_session
 from ..errors import QuantzooError
 from .batches import Prepared, load_prepared, preprocess_source, save_prepared
 from .datasets import DATASET_ADAPTERS, Sample
@@ -41,14 +45,18 @@ Progress = Callable[[str, int, int], None]
 
 # --- sessions ---------------------------------------------------------------------------------
 
-def _session(path: Path):
+def _session(path: Path, custom_ops: dict | None = None):
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
+    # with custom ops, their nodes are checked (each has a class) and registered first; without,
+    # the model is read in Python only when onnxruntime fails on an unregistered op, to name it
+    so = session_options(custom_ops, path) if custom_ops else ort.SessionOptions()
     so.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+        if "is not a registered function/op" in str(e):
+            check(path, custom_ops or {})
         raise QuantzooError(f"onnxruntime cannot load {path}: {str(e).splitlines()[0][:300]}; "
                             "check that the file is an ONNX model (quantzoo fetch re-verifies cached models)") from None
 
@@ -92,6 +100,7 @@ class Evaluation:
     cache_hit: bool
     timings: dict
     clusters: list[str] | None = None  # each sample's photo, when samples are views of photos
+    custom_ops: dict | None = None     # {"domain.OpType": class} for models with custom ops
 
     @property
     def n(self) -> int:
@@ -128,7 +137,7 @@ class Evaluation:
         if not qpath.is_file():
             raise QuantzooError(f"no such model file: {qpath}")
         t0 = time.perf_counter()
-        sess = _session(qpath)
+        sess = _session(qpath, self.custom_ops)
         t1 = time.perf_counter()
         if _signature(sess) != self.signature:
             raise QuantzooError(
@@ -167,7 +176,7 @@ def _run(sess, batches, names, kinds, contexts, progress, label, reference=None)
     total = sum(len(next(iter(b.values()))) for b in batches)
     done = 0
     for i, b in enumerate(batches):
-        ys = sess.run(names, b)
+        ys = run_session(sess, names, b)
         for j, y in enumerate(ys):
             ctx = contexts[j] if reference is None else {**contexts[j], "reference": reference[j][i]}
             outs[j].append(KINDS[kinds[j]].reduce(np.asarray(y), ctx))
@@ -191,6 +200,16 @@ def _versions() -> dict:
     return out
 
 
+def _model_ops(model: Any, cache: Cache) -> dict:
+    """The classes of a registry model's ``custom_ops``, their sources fetched into `cache`."""
+    if model is None or not getattr(model, "custom_ops", None):
+        return {}
+    from ..fetch import fetch_source  # here: compare's evaluation takes Model values, fetch sits beside it
+
+    base = model.path.parent if model.path else None
+    return load_classes(model.custom_ops, lambda s: fetch_source(s, cache, base_dir=base))
+
+
 def _as_cache(cache) -> Cache | None:
     if cache is False:
         return None
@@ -199,7 +218,8 @@ def _as_cache(cache) -> Cache | None:
 
 def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *, task: str | None = None,
             batch_size: int | None = None, model: Any = None, registry: Any = None, cache: Any = None,
-            limit: int | None = None, progress: Progress | None = None, part: str = "evaluation") -> Evaluation:
+            limit: int | None = None, progress: Progress | None = None, part: str = "evaluation",
+            custom_ops: dict | None = None) -> Evaluation:
     """Preprocess `sample_data` for `full_precision_model` and get its outputs (cached).
 
     `sample_data`: a dataset id, a folder (or file) path, a list of ``{input name: array}``
@@ -212,7 +232,9 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     `kinds.REDUCE_REVISION`; on a hit
     no sample is read, preprocessed or run through the float model again. `part`: which part of a
     registry dataset to use, ``"evaluation"`` (what published figures use) or ``"calibration"``
-    (for choices made from data; `split`).
+    (for choices made from data; `split`). `custom_ops`: ``{"domain.OpType": class or
+    "module:Class"}``, the implementations of the model's custom ops (`quantzoo.customops`); a
+    registry model's own ``custom_ops`` are used for the ops not given.
 
     >>> ev = prepare("ppocr-det.onnx", model="ppocr-v4-det", registry=load_registry("zoo"))  # doctest: +SKIP
     >>> ev.compare("ppocr-det-linear-4.onnx").metrics["sigmoid_0.tmp_0"]["iou"]  # doctest: +SKIP
@@ -227,8 +249,9 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     if isinstance(model, str):
         model = need_registry(registry, f"model id {model!r}").model(model)
     task = task or (model.task if model is not None else None)
+    ops = {**_model_ops(model, fetch_cache), **load_classes(custom_ops)}
 
-    sess = _session(path)
+    sess = _session(path, ops)
     specs = _input_specs(sess)
     pre = model.preprocessing if model is not None else default_preprocessing(specs)
     adapter = pre.get("adapter")
@@ -251,7 +274,7 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     input_names = [s.name for s in specs]
     info = _model_info(path)
     key = key_of("float-outputs", info["sha256"], source.identity, {"adapter": adapter, "params": params},
-                 task, kinds, bs, _versions(), REDUCE_REVISION)
+                 task, kinds, bs, _versions(), REDUCE_REVISION, *([identity(ops)] if ops else []))
 
     computed: list[bool] = []
 
@@ -294,18 +317,20 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     return Evaluation(original=path, original_info=info, model_id=model.id if model is not None else None,
                       task=task, describe=source.describe, prepared=prepared, output_names=names, kinds=kinds,
                       contexts=contexts, signature=_signature(sess), batch_size=bs, cache_hit=hit, timings=timings,
-                      clusters=[cluster(k) for k in prepared.keys] if cluster is not None else None)
+                      clusters=[cluster(k) for k in prepared.keys] if cluster is not None else None,
+                      custom_ops=ops or None)
 
 
 def compare_models(full_precision_model: str | os.PathLike, quantized_model: str | os.PathLike,
                    sample_data: Any = None, *, task: str | None = None, batch_size: int | None = None,
                    model: Any = None, registry: Any = None, cache: Any = None, limit: int | None = None,
-                   progress: Progress | None = None) -> Comparison:
+                   progress: Progress | None = None, custom_ops: dict | None = None) -> Comparison:
     """Run both models on the same samples and return task-aware agreement metrics.
 
     `sample_data` is a dataset id, a folder, a list of ``{input name: array}`` dicts, or None
     for `model`'s own dataset. The float model's outputs are cached and reused for every
     variant; to compare many variants, `prepare` once and call `Evaluation.compare` per variant.
+    `custom_ops` (``{"domain.OpType": class}``) run the models' custom ops (see `prepare`).
 
     >>> import numpy as np, onnx
     >>> from onnx import helper, TensorProto
@@ -318,5 +343,5 @@ def compare_models(full_precision_model: str | os.PathLike, quantized_model: str
     {'mean': 1.0, 'std': 0.0, 'n': 1, 'ci95': [0.2065493, 1.0]}
     """
     ev = prepare(full_precision_model, sample_data, task=task, batch_size=batch_size, model=model,
-                 registry=registry, cache=cache, limit=limit, progress=progress)
+                 registry=registry, cache=cache, limit=limit, progress=progress, custom_ops=custom_ops)
     return ev.compare(quantized_model, progress=progress)

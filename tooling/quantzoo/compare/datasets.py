@@ -255,6 +255,44 @@ def rendered_text_lines(root: Path, params: dict, skipped: list) -> list[Sample]
     return out
 
 
+# --- handwritten digits ---------------------------------------------------------------------------
+
+def uci_digits(root: Path, params: dict, skipped: list) -> list[Sample]:
+    """The UCI handwritten digits as scikit-learn ships them (``digits.csv.gz``: one row per
+    image, 64 pixel values 0..16 row by row, then the digit): each an 8×8 greyscale Pillow image
+    whose pixel values are the raw counts 0..16 (the preprocessing scales them), labelled
+    ``'0'``…``'9'``, keyed ``digit-<row>``; ``limit`` thins the rows, evenly.
+
+    >>> import gzip, tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "d.csv.gz"
+    >>> _ = f.write_bytes(gzip.compress(b",".join([b"16"] * 64 + [b"7"]) + b"\\n"))
+    >>> [(s.key, s.label, s.data.size, s.data.getpixel((0, 0))) for s in uci_digits(f, {}, [])]
+    [('digit-0000', '7', (8, 8), 16)]
+    """
+    import gzip
+
+    from PIL import Image
+
+    path = Path(root)
+    if path.is_dir():
+        found = sorted(path.rglob("digits.csv*"))
+        if not found:
+            raise QuantzooError(f"no digits.csv.gz in {path}: the uci-digits adapter reads scikit-learn's "
+                                "sklearn/datasets/data/digits.csv.gz")
+        path = found[0]
+    raw = path.read_bytes()
+    text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("ascii")
+    out = []
+    for i, line in enumerate(text.splitlines()):
+        values = line.strip().split(",")
+        if len(values) != 65:
+            if line.strip():
+                skipped.append((f"digit-{i:04d}", f"{len(values)} values, expected 64 pixels and a digit"))
+            continue
+        px = np.asarray([int(float(v)) for v in values[:64]], dtype=np.uint8).reshape(8, 8)
+        out.append(Sample(f"digit-{i:04d}", Image.fromarray(px, "L"), str(int(float(values[64])))))
+    return thin(out, params.get("limit"))
+
 
 # --- augmented photographs ----------------------------------------------------------------------
 
@@ -318,6 +356,7 @@ DATASET_ADAPTERS: dict[str, DatasetAdapter] = {a.name: a for a in (
     DatasetAdapter("arrays", arrays_dataset, ".npy and .npz files, as arrays named by model input"),
     DatasetAdapter("rendered-text-lines", rendered_text_lines,
                    "English-like lines rendered with a font file, labelled by their text"),
+    DatasetAdapter("uci-digits", uci_digits, "scikit-learn's copy of the UCI handwritten digits (8×8, 0..16)"),
     DatasetAdapter("augmented-images", augmented_images,
                    "every photograph in a fixed grid of crops, flips and rotations", photo_of),
 )}

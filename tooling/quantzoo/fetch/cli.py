@@ -53,7 +53,10 @@ def registry_sources(reg, models, datasets) -> list[tuple[str, dict, Path | None
             items.append((ident, source, base))
 
     for m in models:
-        add(m.id, m.source, m.path.parent if m.path else None)
+        source = m.source
+        if source.get("kind") == "pytorch" and getattr(m, "custom_ops", None):
+            source = {**source, "custom_ops": m.custom_ops}  # the conversion's check runs its custom layers
+        add(m.id, source, m.path.parent if m.path else None)
         if isinstance(m.labels, dict) and "file" in m.labels:
             add(f"{m.id} labels", m.labels["file"], m.path.parent if m.path else None)
     wanted = list(datasets)

@@ -14,6 +14,7 @@ A model whose weights ship as a PyTorch state dict is declared in its manifest a
       opset: 17
       input_names: [input]
       output_names: [logits]
+      custom_layers: {pkg.module:Class: pkg.module:function}   # optional: modules exported as custom ops
 
 `architecture.source` is optional: without it the builder is imported from the running Python
 (then ``package`` + ``version`` may pin the installed distribution). The weights are read with
@@ -22,7 +23,9 @@ the built network exactly (missing, unexpected and mis-shaped keys are one error
 The network is exported with torch.onnx's TorchScript exporter at the manifest's opset, then run
 in onnxruntime and in PyTorch on the same seeded inputs; the largest absolute difference is
 recorded in the model's ``metadata_props`` and in a sidecar JSON, and a difference beyond
-`TOLERANCE` (relative to the output's scale) is an error.
+`TOLERANCE` (relative to the output's scale) is an error. Modules named in ``custom_layers`` are
+exported as one custom-domain node each (`quantzoo.fetch.layers`); the check then runs them with
+the implementations of the model's ``custom_ops`` (`quantzoo.customops`).
 
 The result lands under ``derived/convert/<key>.onnx`` (+ ``<key>.json``), keyed by the weights'
 sha256, the architecture spec, the export settings and the torch/onnx/quantzoo versions
@@ -33,17 +36,16 @@ architecture and writing the result is the `pytorch` source kind (`quantzoo.fetc
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import io
 import json
-import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
 
 from ..cache import Cache, key_of, sha256_bytes
 from ..errors import QuantzooError
+from .architecture import ConversionError, load_builder, load_layers
+from .layers import failed_module, finish, opaque, unsupported_message
 
 # Bump when the conversion itself changes in a way that changes its output bytes.
 CONVERTER_VERSION = 1
@@ -54,10 +56,6 @@ CHECK_BATCH = 2
 DEFAULT_OPSET = 17
 TORCH_INSTALL_HINT = ("install it with `pip install torch==2.13.0` (the CPU build; a plain `torch` "
                       "requirement pulls several GB of CUDA wheels) and then `pip install 'quantzoo[torch]'`")
-
-
-class ConversionError(QuantzooError):
-    """The weights, the architecture or the exported graph did not check out."""
 
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -100,6 +98,8 @@ def conversion_key(source: dict, vers: dict | None = None) -> str:
         "input_names": list(source.get("input_names") or ["input"]),
         "output_names": list(source.get("output_names") or ["output"]),
     }
+    if source.get("custom_layers"):  # only when present: the keys of sources without it stay as they were
+        spec["custom_layers"] = dict(source["custom_layers"])
     return key_of("convert", spec, vers)
 
 
@@ -168,81 +168,6 @@ def require_torch():
     return torch
 
 
-@contextlib.contextmanager
-def _import_root(root: Path | None, module_name: str):
-    """Import `module_name` from `root` (a fetched architecture tree), not from elsewhere."""
-    if root is None:
-        yield
-        return
-    top = module_name.split(".")[0]
-    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-        f = getattr(sys.modules[name], "__file__", None) or ""
-        if not Path(f).resolve().is_relative_to(root.resolve()):
-            del sys.modules[name]  # a same-named package from elsewhere must not shadow the pinned one
-    if not (root / top).is_dir() and not (root / f"{top}.py").is_file() and (root / "__init__.py").is_file():
-        # The fetched tree is the package folder itself (a wheel member glob like 'pkg/**'
-        # lands the package's files at the top): load it as package `top`.
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(top, root / "__init__.py",
-                                                      submodule_search_locations=[str(root)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[top] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(top, None)
-            raise
-        yield
-        return
-    sys.path.insert(0, str(root))
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(root))
-
-
-def load_builder(arch: dict, root: Path | None):
-    """The architecture's builder callable, imported from `root` when it was fetched."""
-    spec = arch.get("builder", "")
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConversionError(f"architecture.builder must be 'module:callable', found {spec!r}")
-    if root is None and arch.get("package") and arch.get("version"):
-        try:
-            have = metadata.version(arch["package"])
-        except metadata.PackageNotFoundError:
-            have = None
-        if have != str(arch["version"]):
-            raise ConversionError(
-                f"architecture {spec} needs {arch['package']}=={arch['version']}, found "
-                f"{have or 'not installed'}; `pip install {arch['package']}=={arch['version']}` or give "
-                "architecture.source so quantzoo fetches the pinned code itself")
-    try:
-        with _import_root(root, module_name):
-            obj = importlib.import_module(module_name)
-    except Exception as e:  # ImportError, or whatever the module's own top level raises
-        where = f" from {root}" if root else ""
-        raise ConversionError(f"cannot import the architecture module {module_name!r}{where}: "
-                              f"{type(e).__name__}: {e}. Check architecture.builder (and architecture.source) "
-                              "in the manifest.") from None
-    if root is not None:
-        f = getattr(obj, "__file__", "") or ""
-        if not Path(f).resolve().is_relative_to(root.resolve()):
-            raise ConversionError(f"architecture module {module_name!r} was imported from {f}, not from the "
-                                  f"fetched source {root}; its top-level package is shadowed")
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConversionError(f"architecture.builder {spec!r}: {module_name} has no attribute "
-                                  f"{attr!r}") from None
-    if not callable(obj):
-        raise ConversionError(f"architecture.builder {spec!r} is not callable")
-    return obj
-
-
 def load_state_dict(path: Path, where: str) -> dict:
     """A state dict of tensors, read safely (``weights_only=True``: no code runs)."""
     torch = require_torch()
@@ -281,8 +206,9 @@ def build_model(arch: dict, root: Path | None, state: dict, where: str):
 
 
 def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str],
-                output_names: list[str]) -> bytes:
-    """torch.onnx (TorchScript exporter) at `opset`, axis 0 of every input and output dynamic."""
+                output_names: list[str], layers: dict | None = None) -> tuple[bytes, list[dict]]:
+    """torch.onnx (TorchScript exporter) at `opset`, axis 0 of every input and output dynamic;
+    instances of the classes in `layers` become custom nodes. Returns (bytes, custom layer specs)."""
     torch = require_torch()
     example = torch.zeros(*input_shape, dtype=torch.float32)
     dyn = {n: {0: "N"} for n in [*input_names, *output_names]}
@@ -291,17 +217,24 @@ def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
         # for a static CNN both give the same graph, and this one needs nothing beyond torch.
         warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset, input_names=input_names,
-                              output_names=output_names, dynamic_axes=dyn, do_constant_folding=True)
-        except Exception as e:
-            raise ConversionError(f"torch.onnx.export at opset {opset} failed: {type(e).__name__}: "
-                                  f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
-    return f.getvalue()
+        with opaque(model, layers or {}) as specs:
+            try:
+                torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset, input_names=input_names,
+                                  output_names=output_names, dynamic_axes=dyn, do_constant_folding=True,
+                                  custom_opsets={s["domain"]: 1 for s in specs} or None)
+            except Exception as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                failed = failed_module(model, example, e)
+                if failed:
+                    raise ConversionError(unsupported_message(*failed, opset, first)) from None
+                raise ConversionError(f"torch.onnx.export at opset {opset} failed: {type(e).__name__}: {first}") from None
+    if not specs:
+        return f.getvalue(), []
+    return finish(f.getvalue(), specs), specs
 
 
 def check_against_torch(model, onnx_bytes: bytes, input_shape: list[int], input_names: list[str],
-                        output_names: list[str]) -> dict:
+                        output_names: list[str], custom_ops: dict | None = None) -> dict:
     """Run both on `CHECK_BATCH` seeded N(0, 1) inputs; the max abs difference per output."""
     import numpy as np
     import onnxruntime as ort
@@ -312,8 +245,11 @@ def check_against_torch(model, onnx_bytes: bytes, input_shape: list[int], input_
     with torch.no_grad():
         ref = model(x)
     refs = [ref] if isinstance(ref, torch.Tensor) else list(ref)
-    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    outs = sess.run(output_names, {input_names[0]: x.numpy()})
+    from ..customops import run, session_options
+
+    so = session_options(custom_ops, onnx_bytes)  # the custom nodes' implementations; none missing
+    sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
+    outs = run(sess, output_names, {input_names[0]: x.numpy()})  # a custom op's error is raised, not fatal
     diffs, scales = {}, {}
     for name, r, o in zip(output_names, refs, outs):
         r = r.detach().numpy()
@@ -341,8 +277,10 @@ def _param_count(state: dict) -> int:
     return int(sum(v.numel() for k, v in state.items() if not k.endswith("num_batches_tracked")))
 
 
-def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str = "") -> tuple[bytes, dict]:
-    """Build, load, export and check; return (ONNX bytes, report). Writes nothing.
+def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str = "",
+            custom_ops: dict | None = None) -> tuple[bytes, dict]:
+    """Build, load, export and check; return (ONNX bytes, report). Writes nothing. `custom_ops`
+    (``{"domain.OpType": class}``) run the custom layers' nodes in the check.
 
     >>> onnx_bytes, report = convert(src, Path("w.pth"), None)  # doctest: +SKIP
     >>> report["check"]["max_abs_diff"]  # doctest: +SKIP
@@ -358,8 +296,8 @@ def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str
     torch.manual_seed(CHECK_SEED)
     state = load_state_dict(weights_path, where)
     model = build_model(arch, arch_root, state, where)
-    raw = export_onnx(model, shape, opset, input_names, output_names)
-    check = check_against_torch(model, raw, shape, input_names, output_names)
+    raw, layers = export_onnx(model, shape, opset, input_names, output_names, load_layers(source, arch_root))
+    check = check_against_torch(model, raw, shape, input_names, output_names, custom_ops)
     bad = {n: d for n, d in check["max_abs_diff"].items() if d > TOLERANCE * check["output_scale"][n]}
     if bad:
         raise ConversionError(
@@ -379,6 +317,8 @@ def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str
         "versions": versions(),
         "check": check,
     }
+    if layers:
+        report["custom_layers"] = layers
     props = {
         "quantzoo.converted_from": f"pytorch state dict sha256:{report['weights_sha256']}",
         "quantzoo.architecture": json.dumps(arch, sort_keys=True),

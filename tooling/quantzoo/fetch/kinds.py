@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .. import archive
 from ..cache import Cache, atomic_write_bytes, hashed, key_of, tree_listing, tree_sha256, write_json
 from ..download import download
+from ..customops import load_classes
 from ..errors import FetchError, QuantzooError
 from .convert import ConversionError, convert, converted_path, is_converted, require_torch, sidecar_path, versions
 from .land import (by_sha256, install_tree, intact, land_file, land_from_archive, land_tree, staging, temp_file,
@@ -169,7 +170,9 @@ def convert_source(source: dict, cache: Cache | None = None, base_dir: Path | No
     with cache.lock(f"convert-{dest.stem}"):
         if is_converted(source, cache):
             return dest
-        onnx_bytes, report = convert(source, weights_path, arch_root, describe(source["weights"]))
+        # the model's custom ops (registry_sources passes them along) run the custom layers in the check
+        custom_ops = load_classes(source.get("custom_ops"), lambda s: fetch_source(s, cache, base_dir=base_dir))
+        onnx_bytes, report = convert(source, weights_path, arch_root, describe(source["weights"]), custom_ops)
         write_json(sidecar_path(dest), report)
         atomic_write_bytes(dest, onnx_bytes)  # last: its presence marks the conversion done
     return dest
@@ -191,7 +194,8 @@ def _upstream_pytorch(source: dict) -> str | None:
 PYTORCH = SourceKind(
     name="pytorch",
     fields={"weights": ("source", True), "architecture": ("architecture", True), "input_shape": ("list", True),
-            "opset": ("int", False), "input_names": ("strlist", False), "output_names": ("strlist", False)},
+            "opset": ("int", False), "input_names": ("strlist", False), "output_names": ("strlist", False),
+            "custom_layers": ("map", False)},  # {module:Class: module:function}, see fetch.layers
     fetch=convert_source, describe=_describe_pytorch, upstream_url=_upstream_pytorch, tree=lambda s: False,
     # no upstream sha256 of its own: keyed by the weights' sha256, the architecture and the exporter versions
     cached=lambda s, cache: converted_path(s, cache) if is_converted(s, cache) else None)
