@@ -5,16 +5,20 @@ Two models, each built here (never in the unit tests) and saved as one inline .o
 - ``mlp-134m``: 8 × Linear(4096, 4096) (MatMul [K, N] + bias), 134M weights, 537 MB float32;
 - ``synthetic-25m``: the 5000 × 5000 MatMul of bench_quantize.py (same seed), 100 MB.
 
-For each, variants linear-4 and linear-8 per channel, in the in-graph decode (the default
-representation) and the native one (DequantizeLinear, `quantize/native.py`). Measured, each in a
-fresh process (peak RSS is the process's VmHWM):
+For each, variants linear-4 and linear-8 per channel, in the in-graph decode, the native one
+(DequantizeLinear, `quantize/native.py`; the 25M case's K = 5000 is padded to a power-of-two
+block so onnxruntime fuses it) and ``auto`` (the default: native for the large MatMul weights
+onnxruntime fuses, the decode elsewhere). Measured, each in a fresh process (peak RSS is the
+process's VmHWM):
 
 - quantize: wall time and peak RSS, against the float file's size (target ≤ 2×);
 - session creation: time and peak RSS against the float model's (targets ≤ 2× and ≤ 1.5×);
 - latency (median of ``BENCH_RUNS``) at batch 1 and batch 64 against the float model
   (target ≤ 1.1× at batch 1), with the default session options and with
   ``session.disable_quant_qdq=1`` (onnxruntime then folds DequantizeLinear back to float at
-  creation instead of running it, or its fused n-bit kernel, at every call).
+  creation instead of running it, or its fused n-bit kernel, at every call);
+- the batch-1 output's relative difference from the float model's (``output_rel_diff_vs_float``):
+  the fused kernel quantizes activations to int8 by default (accuracy level 4), the decode does not.
 
 Run: ``.venv/bin/python bench/bench_scale.py`` (writes bench/results/scale.json);
 ``BENCH_MODELS=synthetic-25m`` narrows a trial run.
@@ -37,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 ONLY = [m for m in os.environ.get("BENCH_MODELS", "").split(",") if m]
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
-VARIANTS = [("linear", 4, "decode"), ("linear", 4, "native"), ("linear", 8, "decode"), ("linear", 8, "native")]
+VARIANTS = [("linear", nbits, rep) for nbits in (4, 8) for rep in ("decode", "native", "auto")]
 TARGETS = {"quantize_rss_vs_float_file": 2.0, "create_vs_float": 2.0, "create_rss_vs_float": 1.5,
            "latency_vs_float": 1.1}
 OPSET = 21
@@ -84,7 +88,8 @@ before = hwm_kb()
 t = time.perf_counter()
 r = quantize_file(src, dst, mode=mode, nbits=nbits, representation=rep, jobs=1)
 print(json.dumps({"quantize_s": time.perf_counter() - t, "rss_before_kb": before, "rss_peak_kb": hwm_kb(),
-                  "bytes": r.artifact_bytes, "files": len(r.artifact_files) or 1}))
+                  "bytes": r.artifact_bytes, "files": len(r.artifact_files) or 1,
+                  "native_tensors": sum(t.representation == "native" for t in r.tensors)}))
 """
 
 PROBE = r"""
@@ -94,7 +99,7 @@ def hwm_kb():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-path, runs, fold = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+path, runs, fold, keep = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
 so = ort.SessionOptions()
 if fold:
     so.add_session_config_entry("session.disable_quant_qdq", "1")
@@ -107,7 +112,9 @@ k = s.get_inputs()[0].shape[1]
 out = {"create_s": create, "rss_before_kb": before, "rss_peak_kb": peak}
 for batch in (1, 64):
     x = np.random.default_rng(0).uniform(-1, 1, (batch, k)).astype(np.float32)
-    s.run(None, {"x": x})
+    y = s.run(None, {"x": x})[0]
+    if batch == 1:
+        np.save(keep, y)
     lat = []
     for _ in range(runs):
         t = time.perf_counter(); s.run(None, {"x": x}); lat.append(time.perf_counter() - t)
@@ -124,8 +131,17 @@ def child(code: str, *args) -> dict:
 
 
 def probe(path: Path, fold: bool) -> dict:
-    samples = [child(PROBE, path, RUNS, int(fold)) for _ in range(REPEATS)]
+    keep = path.with_suffix(".fold.npy" if fold else ".npy")
+    samples = [child(PROBE, path, RUNS, int(fold), keep) for _ in range(REPEATS)]
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+
+
+def rel_diff(path: Path, src: Path, fold: bool) -> float:
+    """||y - y_float|| / ||y_float|| of the batch-1 outputs the probes kept."""
+    import numpy as np
+
+    y, ref = np.load(path.with_suffix(".fold.npy" if fold else ".npy")), np.load(src.with_suffix(".npy"))
+    return round(float(np.linalg.norm(y - ref) / np.linalg.norm(ref)), 5)
 
 
 def ratios(p: dict, base: dict) -> dict:
@@ -154,11 +170,13 @@ def main() -> int:
                 row = {"model": name, "variant": f"{mode}-{nbits}", "representation": rep, **q, **p,
                        "quantize_rss_vs_float_file": round(q["rss_peak_kb"] * 1024 / size, 3),
                        "bytes_vs_float": round(q["bytes"] / size, 4), **ratios(p, base),
-                       "with_disable_quant_qdq": {**pf, **ratios(pf, base)}}
-                print(json.dumps({k: row[k] for k in ("model", "variant", "representation",
+                       "output_rel_diff_vs_float": rel_diff(dst, src, False),
+                       "with_disable_quant_qdq": {**pf, **ratios(pf, base),
+                                                  "output_rel_diff_vs_float": rel_diff(dst, src, True)}}
+                print(json.dumps({k: row[k] for k in ("model", "variant", "representation", "native_tensors",
                                                        "quantize_rss_vs_float_file", "create_vs_float",
                                                        "create_rss_vs_float", "latency_vs_float",
-                                                       "latency_b64_vs_float")}
+                                                       "latency_b64_vs_float", "output_rel_diff_vs_float")}
                                  | {"fold_latency_vs_float": row["with_disable_quant_qdq"]["latency_vs_float"]}),
                       flush=True)
                 rows.append(row)
@@ -167,7 +185,8 @@ def main() -> int:
     write_result("scale", {"targets": TARGETS, "repeats": REPEATS, "runs": RUNS, "opset": OPSET, "rows": rows,
                            "notes": "ratios against the float model in the same run; latency_vs_float is batch 1; "
                                     "with_disable_quant_qdq: the same artifact with session.disable_quant_qdq=1, "
-                                    "ratios still against the float model with default options"})
+                                    "ratios still against the float model with default options; measured on 2 cores "
+                                    "shared with other sessions, so timings carry their noise"})
     return 0
 
 

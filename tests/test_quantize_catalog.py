@@ -1,8 +1,9 @@
 """Every catalog model quantizes at every variant of the default grid and runs in onnxruntime.
 
 The real models keep their weights in initializers (magika, EfficientNet-Lite0) and in Constant
-nodes (the PaddleOCR models). Outputs must be finite and shaped like the float model's; how
-close they are is the compare stage's business.
+nodes (the PaddleOCR models); stn-digits has a custom op, run with the manifest's implementation.
+Outputs must be finite and shaped like the float model's; how close they are is the compare
+stage's business.
 """
 
 from __future__ import annotations
@@ -30,23 +31,33 @@ def _feeds(model) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model_id", ZOO_MODELS)
-def test_every_default_variant_of_a_catalog_model_runs_in_onnxruntime(model_id, registry, catalog_model, tmp_path):
+def test_every_default_variant_of_a_catalog_model_runs_in_onnxruntime(model_id, registry, catalog_model,
+                                                                       catalog_cache, tmp_path):
     import onnxruntime as ort
 
+    from quantzoo.customops import load_classes, run, session_options
+    from quantzoo.fetch import fetch_source
     from quantzoo.quantize import quantize_file
     from quantzoo.quantize.variants import DEFAULT_VARIANTS, parse_variant
 
     model = registry.model(model_id)
     src = catalog_model(model_id)
     feeds = _feeds(model)
-    ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, feeds)
+    # the manifest's custom ops, their implementation fetched like the build fetches it
+    ops = load_classes(model.custom_ops, lambda s: fetch_source(s, catalog_cache, base_dir=model.path.parent))
+
+    def outputs(path):
+        sess = ort.InferenceSession(str(path), session_options(ops, path), providers=["CPUExecutionProvider"])
+        return run(sess, None, feeds)
+
+    ref = outputs(src)
     for vid in DEFAULT_VARIANTS:
         v = parse_variant(vid)
         dst = tmp_path / f"{vid}.onnx"
         report = quantize_file(src, dst, mode=v.mode, nbits=v.nbits, granularity=v.granularity)
         assert report.tensors, f"{model_id} {vid}: nothing compressed"
         assert report.artifact_bytes < report.source_bytes
-        out = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"]).run(None, feeds)
+        out = outputs(dst)
         for o, r in zip(out, ref):
             assert o.shape == r.shape and o.dtype == r.dtype, f"{model_id} {vid}"
             assert np.all(np.isfinite(o)), f"{model_id} {vid}: non-finite outputs"

@@ -223,3 +223,17 @@ def test_cli_exit_codes_for_bad_nbits_and_bad_file(tmp_path, capsys):
     assert main(["quantize", str(bad), "-o", str(tmp_path / "q.onnx"), "--mode", "fp16"]) == 1
     assert "is not an ONNX model" in capsys.readouterr().err
     assert not (tmp_path / "q.onnx").exists()
+
+
+def test_representation_defaults_to_auto_and_is_checked(tmp_path, capsys):
+    src = tmp_path / "f.onnx"
+    onnx.save(make_model(), src)
+    report = quantize_file(src, tmp_path / "q.onnx", mode="linear", nbits=4)
+    assert {r.representation for r in report.tensors} == {"decode"}  # no tensor near native.AUTO_MIN_ELEMENTS
+    with pytest.raises(UsageError, match="representation must be one of auto, decode, native"):
+        quantize_file(src, tmp_path / "x.onnx", mode="linear", nbits=4, representation="qdq")
+    assert main(["quantize", str(src), "-o", str(tmp_path / "d.onnx"), "--mode", "linear", "--nbits", "4",
+                 "--representation", "decode"]) == 0
+    assert (tmp_path / "d.onnx").read_bytes() == (tmp_path / "q.onnx").read_bytes()
+    with pytest.raises(SystemExit):
+        main(["quantize", str(src), "-o", str(tmp_path / "e.onnx"), "--mode", "linear", "--representation", "qdq"])

@@ -67,3 +67,15 @@ def test_the_registry_uses_these_very_objects():
 
     assert registry.parse_variant is parse_variant and registry.Variant is Variant
     assert registry.DEFAULT_VARIANTS is DEFAULT_VARIANTS
+
+
+def test_representation_is_a_variant_key_in_the_spec_only_when_not_the_default():
+    plain = parse_variant("linear-4")
+    assert plain.representation == "auto" and "representation" not in plain.spec()
+    assert plain.spec() == {"mode": "linear", "nbits": 4, "granularity": "per_channel", "block_size": None,
+                            "group_size": None, "lut_function": None}  # the artifact keys of before
+    native = parse_variant({"id": "linear-4", "representation": "native"})
+    assert native.spec()["representation"] == "native"
+    assert "representation" not in parse_variant({"id": "linear-8", "representation": "auto"}).spec()
+    with pytest.raises(ValueError, match="representation must be one of auto, decode, native, found 'qdq'"):
+        parse_variant({"id": "linear-4", "representation": "qdq"})

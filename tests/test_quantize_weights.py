@@ -157,3 +157,41 @@ def test_float16_and_bfloat16_weights_are_selected_and_other_dtypes_say_why_not(
     chosen, skipped = select(helper.make_model(g))
     assert [s.tensor.name for s in chosen] == ["W16"]
     assert skipped[0].reason == "int32: only float32, float16 and bfloat16 tensors are compressed"
+
+
+def test_custom_nodes_stay_as_they_are_and_the_layers_around_them_are_compressed(tmp_path):
+    import onnx
+
+    import quantzoo
+    from quantzoo.customops import run
+    from quantzoo.quantize import quantize_file
+    from tinymodels import CUSTOM_OP, custom_op_catalog, custom_op_model
+
+    src = custom_op_model(tmp_path / "custom.onnx")
+    dst = tmp_path / "custom-linear-4.onnx"
+    report = quantize_file(src, dst, mode="linear", nbits=4)
+    assert [t.name for t in report.tensors] == ["W"]
+    assert [(s.name, s.reason) for s in report.skipped] == [("shift", f"read only by custom op {CUSTOM_OP}")]
+    assert report.artifact_bytes < 0.7 * report.source_bytes
+    before = next(n for n in onnx.load(src).graph.node if n.domain == "ai.test.tiny")
+    after = [n for n in onnx.load(dst).graph.node if n.domain == "ai.test.tiny"]
+    assert len(after) == 1 and after[0] == before  # inputs, attributes and description untouched
+
+    class Affine:  # the user's own class, given to quantzoo.load
+        def __init__(self, scale, label):
+            self.scale = scale
+
+        def evaluate(self, h, shift):
+            return (h * self.scale + shift.mean(axis=0)).astype(np.float32)
+
+        def output_shapes(self, h_shape, shift_shape):
+            return [h_shape]
+
+    catalog = custom_op_catalog(tmp_path / "site", dst)
+    sess = quantzoo.load("tiny-custom", catalog=catalog, session=True, cache=tmp_path / "cache",
+                         custom_ops={CUSTOM_OP: Affine})
+    x = RNG.standard_normal((2, 64)).astype(np.float32)
+    w = numpy_helper.to_array(next(t for t in onnx.load(src).graph.initializer if t.name == "W"))
+    shift = numpy_helper.to_array(next(t for t in onnx.load(src).graph.initializer if t.name == "shift"))
+    [y] = run(sess, None, {"x": x})
+    assert np.abs(y - ((x @ w) * 0.5 + shift.mean(axis=0))).max() < 0.25 * np.abs(x @ w).max()

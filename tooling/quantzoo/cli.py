@@ -88,6 +88,10 @@ def _args_quantize(p):
     p.add_argument("--group-size", type=int, default=None, metavar="G",
                    help="channels per table with --granularity per_grouped_channel")
     p.add_argument("--lut-function", default=None, metavar="module:function")
+    p.add_argument("--representation", default=None, metavar="R",
+                   choices=_Choices("quantzoo.quantize.native:REPRESENTATIONS"),
+                   help="%(choices)s: auto (default) writes DequantizeLinear for large MatMul weights that "
+                        "onnxruntime fuses, the in-graph decode elsewhere")
     p.add_argument("--min-elements", type=int, default=None, metavar="N")
     p.add_argument("--op-types", default=None, metavar="OPS", help="comma-separated op types to compress")
     p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",

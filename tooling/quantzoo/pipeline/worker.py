@@ -63,7 +63,8 @@ def _quantize(model, variant, job: Job, cache: Cache) -> dict:
             report = quantize_file(Path(job.float_path), tmp, mode=variant.mode, nbits=variant.nbits,
                                    granularity=variant.granularity, block_size=variant.block_size,
                                    group_size=variant.group_size, lut_function=variant.lut_function,
-                                   source_sha256=job.float_sha256, jobs=1, data_name=artifact_data_name(job))
+                                   source_sha256=job.float_sha256, jobs=1, data_name=artifact_data_name(job),
+                                   representation=variant.representation)
             sha, size = sha256_file(tmp), tmp.stat().st_size
         meta = {"sha256": sha, "size": size, "model": model.id, "variant": variant.id, "spec": variant.spec(),
                 "source_sha256": job.float_sha256, "quantzoo": __version__,
@@ -86,14 +87,16 @@ def _runtimes(job: Job, cache: Cache, art_path: Path, artifact_sha256: str, eval
     if art_out.is_file() and float_out.is_file():
         return False
     need = max(r.samples for r in RUNTIMES.values())
+    ev = evaluation()
     feeds = [{k: v[i:i + 1] for k, v in batch.items()}
-             for batch in evaluation().batches for i in range(len(next(iter(batch.values()))))][:need]
+             for batch in ev.batches for i in range(len(next(iter(batch.values()))))][:need]
+    ops = ev.custom_ops  # the model's custom ops run where a runtime can register them
     params = cached_graph_info(cache, Path(job.float_path), job.float_sha256).get("parameters")
     with cache.lock(f"runtimes-{float_key[:24]}"):  # every variant's job needs the float matrix: measure it once
         if not float_out.is_file():
-            write_json(float_out, compatibility(job.float_path, feeds, parameters=params))
+            write_json(float_out, compatibility(job.float_path, feeds, parameters=params, custom_ops=ops))
     float_matrix = json.loads(float_out.read_text(encoding="utf-8"))
-    write_json(art_out, compatibility(art_path, feeds, parameters=params, float_matrix=float_matrix))
+    write_json(art_out, compatibility(art_path, feeds, parameters=params, float_matrix=float_matrix, custom_ops=ops))
     return True
 
 

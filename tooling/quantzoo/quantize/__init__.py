@@ -7,20 +7,22 @@ n-bit ONNX artifacts that stock onnxruntime loads and runs at float speed.
 
 Modules: `weights` (where weights live, which to compress), `modes` (the `Mode` records and the
 numpy decode), `variants` (the variant-id grammar), `kmeans` (1-D k-means), `pack` (bit
-planes), `artifact` (the ONNX decode), `engine` (the orchestration), `report`.
+planes), `artifact` (the ONNX decode), `native` (DequantizeLinear), `engine` (the orchestration), `report`.
 """
 
 from __future__ import annotations
 
 from .engine import check_config, quantize_file, quantize_weights
 from .modes import MODES, Encoded, Layout, Mode, decode
+from .native import DEFAULT_REPRESENTATION
 from .report import QuantizeReport, TensorRow
 from .weights import Skipped
 
 # Bump when the engine's output for the same input and settings changes (k-means, packing,
 # decode graph): the pipeline keys cached artifacts by it, so old artifacts are never reused.
 # 2: the decode functions are inlined into plain standard-ONNX nodes (portable.py).
-ENGINE_REVISION = 2
+# 3: large fused MatMul weights are written as native DequantizeLinear by default (native.auto_native).
+ENGINE_REVISION = 3
 
 __all__ = [
     "quantize_weights", "quantize_file", "QuantizeReport", "TensorRow", "Skipped",
@@ -38,7 +40,7 @@ def cli_quantize(args) -> int:
     report = quantize_file(
         args.input, args.output, mode=args.mode, nbits=args.nbits, granularity=args.granularity,
         block_size=args.block_size, group_size=args.group_size, lut_function=args.lut_function,
-        jobs=args.jobs, **selector)
+        jobs=args.jobs, representation=args.representation or DEFAULT_REPRESENTATION, **selector)
     print(report.summary())
     print(f"wrote {args.output}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from .artifact import opset_of, write_compressed
 from . import external
 from .external import materialize, open_lazy, save, tensor_array, uses_external
 from .legacy import modernize
-from .modes import DEFAULT_GROUP_SIZE, MODES, Encoded, Layout, decode, load_lut_function
+from .modes import CHUNK as _CHUNK
+from .modes import DEFAULT_GROUP_SIZE, MODES, Encoded, Layout, decode, decoded_slabs, load_lut_function
 from .modes import _TooManyValues
-from .native import REPRESENTATIONS, native_form, write_native
+from .native import AUTO_MIN_ELEMENTS, DEFAULT_REPRESENTATION, REPRESENTATIONS, auto_native, matmul_only
+from .native import native_form, write_native
 from .portable import inline_decode
 from .report import QuantizeReport, TensorRow
 from .weights import FLOAT_TYPES, Selected, select
@@ -24,7 +27,6 @@ from .weights import FLOAT_TYPES, Selected, select
 # Tensors are spread over processes only when there is enough k-means work to pay for them.
 _PARALLEL_MIN_ELEMENTS = 4_000_000
 _SELECTOR_KEYS = ("min_elements", "op_types", "exclude")
-_CHUNK = 1 << 22  # relative errors of larger tensors are summed in chunks of this many values
 
 
 def check_config(mode, nbits, granularity, block_size, group_size, lut_function) -> dict:
@@ -122,12 +124,12 @@ def _encode_task(task) -> tuple[Encoded, float]:
         ref = array.astype(np.float64)
         num = float(np.linalg.norm((ref - approx).ravel()))
         den = float(np.linalg.norm(ref.ravel()))
-    else:  # a large tensor: the norms a chunk at a time, never a float64 copy of the whole weight
-        approx, ref = decode(enc).astype(array.dtype, copy=False).reshape(-1), array.reshape(-1)
+    else:  # a large tensor: the norms a slab at a time, never a decoded or float64 copy of the whole weight
+        ref = array.reshape(-1)
         num = den = 0.0
-        for i in range(0, ref.size, _CHUNK):
-            r = ref[i:i + _CHUNK].astype(np.float64)
-            num += float(np.sum(np.square(r - approx[i:i + _CHUNK].astype(np.float64))))
+        for i, part in decoded_slabs(enc):
+            r = ref[i:i + part.size].astype(np.float64)
+            num += float(np.sum(np.square(r - part.astype(array.dtype, copy=False).astype(np.float64))))
             den += float(np.sum(np.square(r)))
         num, den = float(np.sqrt(num)), float(np.sqrt(den))
     return enc, (num / den if den > 0 else (0.0 if num == 0 else float("inf")))
@@ -181,7 +183,8 @@ def _encode_guarded(task):
 
 
 def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(), jobs=None,
-              source_sha256=None, representation="decode") -> tuple[onnx.ModelProto, QuantizeReport, Path | None]:
+              source_sha256=None, representation=DEFAULT_REPRESENTATION
+              ) -> tuple[onnx.ModelProto, QuantizeReport, Path | None]:
     from .. import __version__
 
     if representation not in REPRESENTATIONS:
@@ -219,38 +222,56 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
     for key in ("block_size", "group_size"):
         if cfg[key] is not None:
             meta[f"quantzoo.{key}"] = str(cfg[key])
-    forms = {}  # index in chosen -> (DequantizeLinear form, IR version), for the native representation
-    if representation == "native":
+    forms = _native_forms(proto, chosen, encoded, representation)
+    if forms or representation == "native":
         meta["quantzoo.representation"] = representation
-        for i, (s, (enc, _)) in enumerate(zip(chosen, encoded)):
-            form = native_form(enc, s.channel_axis, opset_of(proto))
-            if form is not None:
-                forms[i] = (form[0], form[2])
+    if forms:  # the per-tensor choice: which tensors are DequantizeLinear
+        meta["quantzoo.native_tensors"] = json.dumps(sorted(chosen[i].tensor.name for i in forms))
     stored = write_compressed(proto, [(s.tensor, e) for i, (s, (e, _)) in enumerate(zip(chosen, encoded))
                                       if i not in forms], meta)
     stored.update(write_native(proto, [(chosen[i].tensor, f, ir) for i, (f, ir) in forms.items()]))
     proto = inline_decode(proto)  # standard ONNX ops only, so every runtime reads it
     report = QuantizeReport(cfg["mode"], cfg["nbits"], cfg["granularity"], cfg["block_size"], cfg["group_size"],
                             lut_name, source_sha256, source_bytes=size)
-    for s, (enc, err) in zip(chosen, encoded):
+    for i, (s, (enc, err)) in enumerate(zip(chosen, encoded)):
         n = s.tensor.elements
         report.tensors.append(TensorRow(
             s.tensor.name, s.tensor.scope, s.op, list(s.tensor.shape), n, bits, enc.granularity,
             stored[s.tensor.name], n * bits / 8 + 4 * enc.param_count, err, enc.note,
-            FLOAT_TYPES[s.tensor.dtype], s.channel_axis, s.block_axis))
+            FLOAT_TYPES[s.tensor.dtype], s.channel_axis, s.block_axis, "native" if i in forms else "decode"))
     report.skipped = skipped
     report.notes = notes
     return proto, report, base_dir
 
 
+def _native_forms(proto: onnx.ModelProto, chosen: list[Selected], encoded: list, representation: str) -> dict:
+    """index in `chosen` -> (DequantizeLinear form, IR version) of the tensors written natively."""
+    forms = {}
+    if representation == "decode":
+        return forms
+    opset = opset_of(proto)
+    for i, (s, (enc, _)) in enumerate(zip(chosen, encoded)):
+        if representation == "auto" and (s.op != "MatMul" or s.tensor.elements < AUTO_MIN_ELEMENTS):
+            continue  # not a candidate: skip the work of building its form
+        direct = matmul_only(s.tensor.graph, s.tensor.name)
+        found = native_form(enc, s.channel_axis, opset, pad=direct)
+        if found is not None and (representation == "native"
+                                  or auto_native(found[0], direct, s.tensor.elements, s.tensor.dtype)):
+            forms[i] = (found[0], found[2])
+    return forms
+
+
 def quantize_weights(model, nbits=None, mode="linear", *, granularity=None, block_size=None, group_size=None,
                      lut_function=None, min_elements=2048, op_types=None, exclude=(), jobs=None,
-                     source_sha256=None, representation="decode") -> onnx.ModelProto:
+                     source_sha256=None, representation=DEFAULT_REPRESENTATION) -> onnx.ModelProto:
     """Compress the weights of an ONNX model (a path or a ModelProto); return the new ModelProto.
 
     The result runs in stock onnxruntime and decodes to exactly `modes.decode` of each tensor.
     A path may keep its data in external files beside it; the returned model holds all its data.
-    ``representation="native"`` writes what DequantizeLinear can state natively (`native`).
+    `representation`: ``"auto"`` (DequantizeLinear for the large MatMul weights onnxruntime
+    fuses into its n-bit kernel, the decode for the rest: `native.auto_native`), ``"decode"``
+    (every tensor decoded in the graph) or ``"native"`` (DequantizeLinear wherever it can state
+    the encoding exactly).
 
     >>> import numpy as np
     >>> from onnx import helper, numpy_helper, TensorProto
@@ -271,7 +292,7 @@ def quantize_weights(model, nbits=None, mode="linear", *, granularity=None, bloc
 
 
 def quantize_file(src, dst, *, mode, nbits=None, granularity=None, block_size=None, group_size=None,
-                  lut_function=None, source_sha256=None, jobs=None, representation="decode",
+                  lut_function=None, source_sha256=None, jobs=None, representation=DEFAULT_REPRESENTATION,
                   external_threshold=None, data_name=None, **selector) -> QuantizeReport:
     """Compress `src` into `dst` (written atomically, byte-identical for the same inputs).
 

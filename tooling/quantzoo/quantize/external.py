@@ -27,6 +27,7 @@ it (``<dst name>.data`` unless named), each tensor page-aligned so onnxruntime c
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,22 +152,43 @@ def _external(t: onnx.TensorProto) -> dict[str, str]:
     return {e.key: e.value for e in t.external_data}
 
 
-def tensor_bytes(t: onnx.TensorProto, base_dir: str | os.PathLike) -> bytes:
-    """The raw little-endian bytes of an external tensor, read from its file (not kept in `t`)."""
+def _located(t: onnx.TensorProto, base_dir: str | os.PathLike) -> tuple[Path, int, int | None]:
+    """(file, offset, length or None) of an external tensor's bytes, inside the model's folder."""
     info = _external(t)
     where = (Path(base_dir) / info["location"]).resolve()
     if not where.is_relative_to(Path(base_dir).resolve()):
         raise ValueError(f"tensor {t.name!r}: external data {info['location']!r} points outside the model's folder")
+    n = info.get("length")
+    return where, int(info.get("offset", 0)), (int(n) if n is not None else None)
+
+
+def tensor_bytes(t: onnx.TensorProto, base_dir: str | os.PathLike) -> bytes:
+    """The raw little-endian bytes of an external tensor, read from its file (not kept in `t`)."""
+    where, offset, n = _located(t, base_dir)
     with open(where, "rb") as f:
-        f.seek(int(info.get("offset", 0)))
-        n = info.get("length")
-        return f.read(int(n)) if n is not None else f.read()
+        f.seek(offset)
+        return f.read(n) if n is not None else f.read()
+
+
+# Read straight into the array's own memory: a large weight is never held twice (bytes + array).
+_DIRECT = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16,
+           onnx.TensorProto.DOUBLE: np.float64}
 
 
 def tensor_array(t: onnx.TensorProto, base_dir: str | os.PathLike) -> np.ndarray:
     """The tensor as a numpy array, reading external data from disk without keeping it in `t`."""
     if t.data_location != onnx.TensorProto.EXTERNAL:
         return numpy_helper.to_array(t)
+    if t.data_type in _DIRECT and sys.byteorder == "little":
+        where, offset, n = _located(t, base_dir)
+        out = np.empty(tuple(t.dims), _DIRECT[t.data_type])
+        with open(where, "rb") as f:
+            f.seek(offset)
+            got = f.readinto(memoryview(out.reshape(-1)).cast("B"))
+        if got != out.nbytes or (n is not None and n != out.nbytes):
+            raise ValueError(f"tensor {t.name!r}: external data holds {n if n is not None else got} bytes, "
+                             f"its shape needs {out.nbytes}")
+        return out
     inline = onnx.TensorProto()
     inline.CopyFrom(t)
     del inline.external_data[:]

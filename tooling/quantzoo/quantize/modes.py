@@ -102,8 +102,8 @@ def decode(enc: Encoded) -> np.ndarray:
         if enc.offsets is not None:
             idx = idx + enc.offsets
         return flat[idx].reshape(enc.shape)
-    codes = enc.codes.reshape(enc.view).astype(np.float32)
-    return ((codes - enc.zero_point) * enc.scale).astype(np.float32).reshape(enc.shape)
+    return _rows(enc.codes.reshape(enc.view), enc.zero_point, enc.scale,
+                 fn=lambda c, z, s: (c.astype(np.float32) - z) * s, dtype=np.float32).reshape(enc.shape)
 
 
 # --- grouping helpers -----------------------------------------------------------------------
@@ -135,29 +135,70 @@ def _reduce_plan(w: np.ndarray, layout: Layout) -> tuple[tuple[int, ...], tuple[
     return view, tuple(a for a in range(len(view)) if a not in keep), "per_block", None
 
 
+# Tensors larger than SLAB values are encoded and decoded a slab of rows at a time, so that a
+# large weight costs its codes plus one slab of float temporaries, not several float copies.
+# (CHUNK: the engine sums the relative errors of larger tensors slab by slab.)
+SLAB = 1 << 20
+CHUNK = 1 << 22
+
+
+def _rows(v: np.ndarray, *params: np.ndarray, fn: Callable, dtype) -> np.ndarray:
+    """``fn(v, *params)`` (elementwise, params broadcast with keepdims) a slab of axis-0 rows at a
+    time for a large `v`: the same values as one call, without its full-size temporaries."""
+    if v.ndim == 0 or v.size <= SLAB:
+        return fn(v, *params).astype(dtype)
+    out = np.empty(v.shape, dtype)
+    step = max(1, SLAB // (v.size // v.shape[0]))
+    for i in range(0, v.shape[0], step):
+        rows = slice(i, i + step)
+        out[rows] = fn(v[rows], *(p if p.ndim == 0 or p.shape[0] == 1 else p[rows] for p in params))
+    return out
+
+
+def decoded_slabs(enc: Encoded):
+    """`decode(enc)` flattened, as (offset, float32 values) pieces of about `SLAB` values: an
+    affine tensor is decoded a slab at a time, never whole.
+
+    >>> enc = MODES["linear"].encode(np.ones((4, 2), np.float32), 8, Layout("per_channel", 1))
+    >>> [(o, v.size) for o, v in decoded_slabs(enc)]
+    [(0, 8)]
+    """
+    if enc.kind != "affine" or len(enc.view) == 0:
+        flat = decode(enc).reshape(-1)
+        for i in range(0, max(flat.size, 1), SLAB):
+            yield i, flat[i:i + SLAB]
+        return
+    codes = enc.codes.reshape(enc.view)
+    step = max(1, SLAB // max(1, codes.size // max(1, codes.shape[0])))
+    pick = lambda p, rows: p if p.ndim == 0 or p.shape[0] == 1 else p[rows]  # noqa: E731
+    for i in range(0, max(codes.shape[0], 1), step):
+        rows = slice(i, i + step)
+        part = (codes[rows].astype(np.float32) - pick(enc.zero_point, rows)) * pick(enc.scale, rows)
+        yield i * (codes.size // max(1, codes.shape[0])), part.astype(np.float32, copy=False).reshape(-1)
+
+
 def _affine(w: np.ndarray, nbits: int, layout: Layout, symmetric: bool) -> Encoded:
     view, axes, gran, note = _reduce_plan(w, layout)
-    v = w.reshape(view).astype(np.float32)
+    v = np.asarray(w, np.float32).reshape(view)
     top = (1 << nbits) - 1
     if nbits == 1:
         # Sign × scale: min/max at one bit would map every weight to min or max.
         alpha = np.mean(np.abs(v), axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
         scale = (alpha * np.float32(2)).astype(np.float32)
         zp = np.full_like(scale, 0.5)
-        codes = (v >= 0).astype(np.uint8)
+        codes = _rows(v, fn=lambda x: x >= 0, dtype=np.uint8)
     elif symmetric:
         qmax = (1 << (nbits - 1)) - 1
         m = np.max(np.abs(v), axis=axes, keepdims=True)
         scale = np.where(m > 0, m / np.float32(qmax), np.float32(1)).astype(np.float32)
         zp = np.full_like(scale, float(1 << (nbits - 1)))
-        q = np.clip(np.round(v / scale), -qmax, qmax)
-        codes = (q + zp).astype(np.uint8)
+        codes = _rows(v, scale, zp, fn=lambda x, s, z: np.clip(np.round(x / s), -qmax, qmax) + z, dtype=np.uint8)
     else:
         lo = np.minimum(np.min(v, axis=axes, keepdims=True), 0).astype(np.float32)
         hi = np.maximum(np.max(v, axis=axes, keepdims=True), 0).astype(np.float32)
         scale = np.where(hi > lo, (hi - lo) / np.float32(top), np.float32(1)).astype(np.float32)
         zp = np.clip(np.round(-lo / scale), 0, top).astype(np.float32)
-        codes = np.clip(np.round(v / scale) + zp, 0, top).astype(np.uint8)
+        codes = _rows(v, scale, zp, fn=lambda x, s, z: np.clip(np.round(x / s) + z, 0, top), dtype=np.uint8)
     if gran == "per_tensor":
         lut = ((np.arange(1 << nbits, dtype=np.float32) - zp.reshape(())) * scale.reshape(())).astype(np.float32)
         return Encoded("table", w.shape, nbits, gran, codes=codes.reshape(w.shape), tables=lut[None], note=note)

@@ -30,6 +30,7 @@ class TensorRow:
     dtype: str = "float32"  # the weight's own dtype, which the decode produces
     channel_axis: int | None = None  # the output-channel axis the selector chose (per channel, per block)
     block_axis: int | None = None  # the input axis cut into blocks (per block)
+    representation: str = "decode"  # "decode" (in-graph decode) or "native" (DequantizeLinear): native.py
 
 
 @dataclass

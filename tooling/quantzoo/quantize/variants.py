@@ -12,10 +12,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from .modes import MODES
+from .native import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
 DEFAULT_VARIANTS = ("fp16", "linear-8", "linear-6", "linear-4", "linear-3", "linear-2",
                     "kmeans-8", "kmeans-6", "kmeans-4", "kmeans-3", "kmeans-2", "kmeans-1")
-_OVERRIDES = ("granularity", "block_size", "group_size", "lut_function")
+_OVERRIDES = ("granularity", "block_size", "group_size", "lut_function", "representation")
 
 
 class _DefaultGranularity(Mapping):
@@ -45,10 +46,13 @@ class Variant:
     block_size: int | None = None
     group_size: int | None = None
     lut_function: str | None = None
+    representation: str = DEFAULT_REPRESENTATION  # quantize/native.py
 
     def spec(self) -> dict:
-        """The quantize configuration as plain data (what keys the artifact cache)."""
-        return {k: v for k, v in self.__dict__.items() if k != "id"}
+        """The quantize configuration as plain data (what keys the artifact cache); the
+        representation only when it is not the default, so earlier artifact keys stay valid."""
+        return {k: v for k, v in self.__dict__.items()
+                if k != "id" and not (k == "representation" and v == DEFAULT_REPRESENTATION)}
 
 
 def _match(vid: str) -> tuple[str, int | None] | None:
@@ -80,7 +84,7 @@ def parse_variant(entry: str | dict) -> Variant:
     """A variant from its id (``"kmeans-4"``) or a mapping with ``id`` and overrides.
 
     >>> parse_variant("kmeans-4")
-    Variant(id='kmeans-4', mode='kmeans_lut', nbits=4, granularity='per_tensor', block_size=None, group_size=None, lut_function=None)
+    Variant(id='kmeans-4', mode='kmeans_lut', nbits=4, granularity='per_tensor', block_size=None, group_size=None, lut_function=None, representation='auto')
     >>> parse_variant({"id": "linear-4", "granularity": "per_block", "block_size": 32}).block_size
     32
     >>> parse_variant("kmeans-9")
@@ -103,11 +107,15 @@ def parse_variant(entry: str | dict) -> Variant:
     unknown = set(overrides) - set(_OVERRIDES)
     if unknown:
         raise ValueError(f"variant {vid!r} has unknown keys {sorted(unknown)}")
+    representation = overrides.get("representation", DEFAULT_REPRESENTATION)
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"variant {vid!r}: representation must be one of {', '.join(REPRESENTATIONS)}, "
+                         f"found {representation!r}")
     if MODES[mode].takes_lut_function and not overrides.get("lut_function"):
         raise ValueError(f"variant {vid!r} needs lut_function: 'module:function'")
     return Variant(
         id=vid, mode=mode, nbits=nbits,
         granularity=overrides.get("granularity", MODES[mode].default_granularity),
         block_size=overrides.get("block_size"), group_size=overrides.get("group_size"),
-        lut_function=overrides.get("lut_function"),
+        lut_function=overrides.get("lut_function"), representation=representation,
     )

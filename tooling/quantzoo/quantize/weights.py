@@ -15,6 +15,8 @@ follow coremltools' defaults:
   LSTM gates), and its channel and block axes are traced back through them;
 - biases, normalisation parameters and shape-like tensors are not weight inputs, so they stay;
 - a tensor read by several nodes is one tensor: compressed once, decoded once;
+- custom-domain nodes (`quantzoo.customops`) are left as they are: a tensor read only by them is
+  skipped with that reason, since nothing says how their implementation reads it;
 - every other tensor is reported with the reason it was left alone.
 """
 
@@ -27,6 +29,8 @@ from typing import Callable, Iterator
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from ..customops import STANDARD_DOMAINS
 
 # The dtypes compressed (the decode ends in a Cast back to the tensor's own dtype).
 FLOAT_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
@@ -318,6 +322,7 @@ def select(model: onnx.ModelProto, *, min_elements: int = 2048, op_types=None,
     tensors, defined = _resolve(model)
     consts = {t.name: t for t in tensors}
     io = _graph_io(model)
+    local = {(f.domain, f.name) for f in model.functions}  # model-local functions are not custom ops
 
     def is_const(name: str) -> bool:
         return name in consts
@@ -344,6 +349,11 @@ def select(model: onnx.ModelProto, *, min_elements: int = 2048, op_types=None,
             skip("a graph input or output (a feed could replace it)")
             continue
         role = _role(t, defined, ops, is_const, constant)
+        readers = {(n.domain, n.op_type) for n, _ in t.uses}
+        custom = sorted(f"{d}.{o}" for d, o in readers if d not in STANDARD_DOMAINS and (d, o) not in local)
+        if role is None and readers and len(custom) == len(readers):
+            skip(f"read only by custom op{'s' if len(custom) > 1 else ''} {', '.join(custom)}")
+            continue
         if role is None:
             users = sorted({f"{n.op_type}:{i}" for n, i in t.uses})
             shown = ", ".join(users[:3]) + (", …" if len(users) > 3 else "") if users else "nothing"
