@@ -127,3 +127,21 @@ def test_pull_without_a_catalog_is_a_usage_error_and_the_environment_supplies_on
     rc, out, err = pull(capsys, "tiny-classifier", "-o", str(tmp_path / "d"), "--cache", str(tmp_path / "c"))
     assert rc == 0, err
     assert Path(out.strip()).name == "tiny-classifier-linear-8.onnx"
+
+
+def test_pull_and_info_say_which_custom_ops_the_model_needs_and_pull_brings_the_implementation(tmp_path, capsys):
+    from quantzoo.cli import main as cli
+    from tinymodels import AFFINE_CODE, CUSTOM_OP, custom_op_catalog, custom_op_model
+
+    catalog = custom_op_catalog(tmp_path / "site", custom_op_model(tmp_path / "m.onnx"))
+    rc, out, err = pull(capsys, "tiny-custom", "--catalog", str(catalog), "-o", str(tmp_path / "out"),
+                        "--cache", str(tmp_path / "cache"))
+    assert rc == 0, err
+    impl = tmp_path / "out" / "affine_impl.py"
+    assert impl.read_text(encoding="utf-8") == AFFINE_CODE  # verified against index.json, beside the model
+    assert (f"needs custom op {CUSTOM_OP} (class affine_impl:Affine, label=tiny, scale=0.5): implementation {impl}, "
+            "sha256") in err and err.rstrip().endswith("verified")
+    assert cli(["info", "tiny-custom", "--catalog", str(catalog)]) == 0
+    info = capsys.readouterr().out
+    assert f"custom op {CUSTOM_OP} (class affine_impl:Affine" in info
+    assert str(catalog / "files" / "tiny-custom" / "affine_impl.py") in info

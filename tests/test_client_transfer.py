@@ -174,3 +174,25 @@ def test_a_variant_whose_files_cannot_sit_side_by_side_is_refused(tmp_path):
     assert entry.to_json()["files"] == [{"file": "files/m/a.data", "size": 2, "sha256": sha}]
     assert VariantEntry.from_json(entry.to_json(), "v") == entry
     assert "files" not in VariantEntry("v", "fp16", 16, None, "files/m/b.onnx", 1, sha).to_json()
+
+
+def test_load_runs_a_custom_op_with_the_catalogs_implementation_and_says_so(tmp_path):
+    import quantzoo
+    from quantzoo.client import CustomOpsFromCatalog
+    from quantzoo.customops import CustomOpError, run
+    from tinymodels import CUSTOM_OP, custom_op_catalog, custom_op_model
+
+    src = custom_op_model(tmp_path / "m.onnx")
+    catalog = custom_op_catalog(tmp_path / "site", src)
+    with pytest.warns(CustomOpsFromCatalog, match=rf"running {CUSTOM_OP} with affine_impl:Affine from .*"
+                                                  r"affine_impl\.py \(sha256 [0-9a-f]{12}… verified"):
+        sess = quantzoo.load("tiny-custom", catalog=catalog, session=True, cache=tmp_path / "cache")
+    x = np.ones((1, 64), np.float32)
+    assert run(sess, None, {"x": x})[0].shape == (1, 64)
+    # a catalog that publishes no implementation: the op is named, with how to give one
+    bare = custom_op_catalog(tmp_path / "bare", src)
+    doc = json.loads((bare / "index.json").read_text())
+    doc["models"][0]["custom_ops"][0]["implementation"] = None
+    (bare / "index.json").write_text(json.dumps(doc))
+    with pytest.raises(CustomOpError, match=rf"custom op {CUSTOM_OP} with no implementation"):
+        quantzoo.load("tiny-custom", catalog=bare, session=True, cache=tmp_path / "cache")

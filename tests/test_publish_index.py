@@ -74,3 +74,24 @@ def test_files_are_relative_to_the_site_root_or_absolute_under_the_artifact_base
     assert rel["float"]["file"] == f"files/{mid}/{mid}-float.onnx"
     assert rel["variants"][1]["file"] == f"files/{mid}/{mid}-linear-8.onnx"
     assert absolute["variants"][1]["file"] == f"https://cdn.example.org/zoo/{mid}/{mid}-linear-8.onnx"
+
+
+def test_custom_ops_are_listed_with_their_implementation_file_only_for_models_that_have_them(synth, tmp_path):
+    import dataclasses
+
+    from quantzoo.publish import BuiltCustomOp
+
+    _, built = synth
+    plain = index_json_bytes(index_document(built))
+    op = BuiltCustomOp("ai.test.tiny", "Affine", "affine_impl:Affine", "d", {"scale": 0.5}, 2,
+                       tmp_path / "blob", "cd" * 32, 12)
+    first = dataclasses.replace(built[0], custom_ops=(op,))
+    doc = index_document([first, *built[1:]])
+    by_id = {m["id"]: m for m in doc["models"]}
+    assert by_id[first.model.id]["custom_ops"] == [{
+        "attributes": {"scale": 0.5}, "class": "affine_impl:Affine", "description": "d", "domain": "ai.test.tiny",
+        "implementation": {"file": f"files/{first.model.id}/affine_impl.py", "sha256": "cd" * 32, "size": 12},
+        "nodes": 2, "op": "Affine"}]
+    assert all("custom_ops" not in m for m in doc["models"] if m["id"] != first.model.id)
+    assert CatalogIndex.from_bytes(index_json_bytes(doc), "i").models[0].to_json() == doc["models"][0]
+    assert index_json_bytes(index_document(built)) == plain

@@ -95,3 +95,27 @@ def test_the_runtime_table_shows_a_tick_with_the_difference_or_a_cross_with_the_
     assert ctx["rows"][2]["cells"][0]["text"] == "–"  # a variant without a matrix
     page = render.model_page(render.environment(project_root() / "site_src" / "templates"), bm, None, "0")
     assert '<table class="qz-table qz-runtimes">' in page and "✗ float model does not run either" in page
+
+
+def test_a_model_with_a_custom_op_gets_a_custom_layers_section_with_its_source_and_snippet(synth, tmp_path):
+    import dataclasses
+
+    from quantzoo.publish import BuiltCustomOp
+    from tinymodels import AFFINE_CODE
+
+    _, built = synth
+    code = tmp_path / "blob"
+    code.write_text(AFFINE_CODE, encoding="utf-8")
+    op = BuiltCustomOp("ai.test.tiny", "Affine", "affine_impl:Affine", "h times scale plus <shift>",
+                       {"label": "tiny", "scale": 0.5}, 1, code, "ab" * 32, len(AFFINE_CODE))
+    bm = dataclasses.replace(next(b for b in built if b.model.task == "classification"), custom_ops=(op,))
+    [c] = pages.model_context(bm)["custom_ops"]
+    assert (c["class_name"], c["attributes"], c["file"]) == ("Affine", [("label", '"tiny"'), ("scale", "0.5")],
+                                                            "affine_impl.py")
+    page = render.model_page(render.environment(project_root() / "site_src" / "templates"), bm, None, "0")
+    section = page[page.index("## Custom layers"):page.index("## Use it")]
+    assert "h times scale plus &lt;shift&gt;" in section  # escaped like every manifest string
+    assert f'href="../files/{bm.model.id}/affine_impl.py" download' in section and "ab" * 32 in section
+    assert "output_shapes" in section and 'class="language-python highlight"' in section  # the source, highlighted
+    assert "session_options" in section and "affine_impl:Affine" in section  # the snippet registers it
+    assert "plain onnxruntime" not in page[page.index("## Use it"):]

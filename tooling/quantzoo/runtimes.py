@@ -5,6 +5,8 @@ name, how to ask its version (None: not installed), how to run a model file on a
 and how much of the evaluation it can afford. `compatibility` runs every installed runtime on
 the same feeds and measures each against onnxruntime's outputs of the same file, which is
 what the build records for every artifact and its float model (pipeline stage "runtimes").
+A model with custom ops (`quantzoo.customops`) runs where its implementation classes can be
+registered (onnxruntime); elsewhere the matrix records which op has no implementation there.
 
 >>> sorted(RUNTIMES)
 ['onnx-reference', 'onnxruntime', 'openvino']
@@ -31,8 +33,10 @@ FLOAT_FAILS = "float model does not run either"
 class Runtime:
     """One ONNX runtime.
 
-    `run(model_path, feeds)` runs the model once per feed ({input name: array}) and returns, per
-    feed, the graph's outputs in graph order; it raises whatever the runtime raises.
+    `run(model_path, feeds, custom_ops)` runs the model once per feed ({input name: array}) and
+    returns, per feed, the graph's outputs in graph order; it raises whatever the runtime raises.
+    `custom_ops` (``{"domain.OpType": class}``) is given only to a runtime whose record says it
+    runs them (`runs_custom_ops`).
     `samples` is how many evaluation samples it runs; models over `max_parameters` are skipped
     (with the reason recorded), and an artifact is not run when the float model took longer
     than `max_seconds` (the float model always runs once).
@@ -41,10 +45,11 @@ class Runtime:
     name: str
     label: str                                    # for people: the site's table header
     version: Callable[[], str | None]             # None when the runtime is not installed
-    run: Callable[[str, list[dict]], list[list[np.ndarray]]]
+    run: Callable[[str, list[dict], dict | None], list[list[np.ndarray]]]
     samples: int = 4
     max_parameters: int | None = None
     max_seconds: float | None = None
+    runs_custom_ops: bool = False                 # registers quantzoo.customops implementation classes
 
     def available(self) -> bool:
         return self.version() is not None
@@ -53,12 +58,25 @@ class Runtime:
         """Why this runtime is not run on a model of `parameters` weights, or None.
 
         >>> RUNTIMES["onnx-reference"].skip_reason(25_000_000)
-        'skipped: 25.0M parameters, over the 5.0M this runtime is run on'
+        'skipped: 25.0M parameters, over the 1.0M this runtime is run on'
         """
         if self.max_parameters is not None and parameters is not None and parameters > self.max_parameters:
             return (f"skipped: {parameters / 1e6:.1f}M parameters, over the {self.max_parameters / 1e6:.1f}M "
                     "this runtime is run on")
         return None
+
+    def custom_reason(self, custom: list[str]) -> str | None:
+        """Why this runtime cannot run a model with the custom ops `custom`, or None.
+
+        >>> RUNTIMES["openvino"].custom_reason(["ai.quantzoo.seed.GridSampler"])
+        'custom op ai.quantzoo.seed.GridSampler has no implementation in OpenVINO'
+        >>> RUNTIMES["onnxruntime"].custom_reason(["ai.quantzoo.seed.GridSampler"]) is None
+        True
+        """
+        if not custom or self.runs_custom_ops:
+            return None
+        return f"custom op{'s' if len(custom) > 1 else ''} {', '.join(custom)} ha{'ve' if len(custom) > 1 else 's'} " \
+               f"no implementation in {self.label}"
 
 
 def _module_version(module: str) -> str | None:
@@ -77,16 +95,18 @@ def output_names(model_path: str) -> list[str]:
     return [o.name for o in onnx.load(str(model_path), load_external_data=False).graph.output]
 
 
-def _run_onnxruntime(model_path: str, feeds: list[dict]) -> list[list[np.ndarray]]:
+def _run_onnxruntime(model_path: str, feeds: list[dict], custom_ops: dict | None = None) -> list[list[np.ndarray]]:
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
+    from .customops import run, session_options
+
+    so = session_options(custom_ops, model_path) if custom_ops else ort.SessionOptions()
     so.log_severity_level = 3
     sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
-    return [list(sess.run(None, feed)) for feed in feeds]
+    return [list(run(sess, None, feed)) for feed in feeds]
 
 
-def _run_openvino(model_path: str, feeds: list[dict]) -> list[list[np.ndarray]]:
+def _run_openvino(model_path: str, feeds: list[dict], custom_ops: dict | None = None) -> list[list[np.ndarray]]:
     import openvino as ov
 
     # f32 inference: on CPUs with bf16 units OpenVINO would otherwise compute in bf16 by default
@@ -99,7 +119,7 @@ def _run_openvino(model_path: str, feeds: list[dict]) -> list[list[np.ndarray]]:
     return out
 
 
-def _run_reference(model_path: str, feeds: list[dict]) -> list[list[np.ndarray]]:
+def _run_reference(model_path: str, feeds: list[dict], custom_ops: dict | None = None) -> list[list[np.ndarray]]:
     from onnx.reference import ReferenceEvaluator
 
     ref = ReferenceEvaluator(str(model_path))
@@ -108,11 +128,12 @@ def _run_reference(model_path: str, feeds: list[dict]) -> list[list[np.ndarray]]
 
 RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
     Runtime("onnxruntime", "ONNX Runtime", functools.cache(lambda: _module_version("onnxruntime")),
-            _run_onnxruntime),
+            _run_onnxruntime, runs_custom_ops=True),
     Runtime("openvino", "OpenVINO", functools.cache(lambda: _module_version("openvino")), _run_openvino),
-    # the pure-numpy evaluator of the onnx package: slow, so one sample and small models only
+    # the pure-numpy evaluator of the onnx package: slow (ppocr-v4-det, 1.2M parameters: 10 s for one
+    # 480×640 sample, where onnxruntime takes milliseconds), so one sample and models up to 1M parameters
     Runtime("onnx-reference", "ONNX reference", functools.cache(lambda: _module_version("onnx")),
-            _run_reference, samples=1, max_parameters=5_000_000, max_seconds=60.0),
+            _run_reference, samples=1, max_parameters=1_000_000, max_seconds=30.0),
 )}
 
 
@@ -176,7 +197,7 @@ def max_abs_diff(got: list[list[np.ndarray]], want: list[list[np.ndarray]]) -> f
 
 
 def compatibility(model_path: str | Path, feeds: list[dict], *, parameters: int | None = None,
-                  float_matrix: dict | None = None) -> dict[str, dict]:
+                  float_matrix: dict | None = None, custom_ops: dict | None = None) -> dict[str, dict]:
     """Run every installed runtime on `feeds` (each runtime its first `samples`), and return
     ``{runtime: {"runs", "max_abs_diff", "error"}}``.
 
@@ -184,12 +205,17 @@ def compatibility(model_path: str | Path, feeds: list[dict], *, parameters: int 
     (None for onnxruntime itself, or when either did not run). With `float_matrix` (the float
     model's own matrix) the file is an artifact: it is held to what its float model does, so a
     runtime that did not run the float model is not run and is recorded with the float's reason.
+    `custom_ops` (``{"domain.OpType": class}``) run the model's custom ops where the runtime can;
+    a runtime that cannot is recorded with the op it lacks.
     """
+    from .customops import custom_nodes
+
     path = str(model_path)
+    custom = sorted({n.key for n in custom_nodes(path)})
     need = max((r.samples for r in RUNTIMES.values() if r.available()), default=0)
     want = None
     try:
-        want = _run_onnxruntime(path, feeds[:need])
+        want = _run_onnxruntime(path, feeds[:need], custom_ops)
     except Exception as e:  # noqa: BLE001 (any runtime error is a result here)
         ref_error = short_error(e)
     matrix: dict[str, dict] = {}
@@ -200,7 +226,7 @@ def compatibility(model_path: str | Path, feeds: list[dict], *, parameters: int 
             matrix[rt.name] = _row(want is not None, None, None if want is not None else ref_error)
             continue
         held = (float_matrix or {}).get(rt.name)
-        reason = rt.skip_reason(parameters)
+        reason = rt.skip_reason(parameters) or rt.custom_reason(custom)
         if reason is None and held is not None and not held.get("runs"):
             reason = held.get("error") if str(held.get("error", "")).startswith("skipped") else FLOAT_FAILS
         if reason is None and held is not None and rt.max_seconds is not None and held.get("seconds", 0) > rt.max_seconds:
@@ -208,14 +234,15 @@ def compatibility(model_path: str | Path, feeds: list[dict], *, parameters: int 
         if reason is not None:
             matrix[rt.name] = _row(False, None, reason)
             continue
-        matrix[rt.name] = _measure(rt, path, feeds[:rt.samples], want)
+        matrix[rt.name] = _measure(rt, path, feeds[:rt.samples], want, custom_ops if rt.runs_custom_ops else None)
     return matrix
 
 
-def _measure(rt: Runtime, path: str, feeds: list[dict], want: list[list[np.ndarray]] | None) -> dict:
+def _measure(rt: Runtime, path: str, feeds: list[dict], want: list[list[np.ndarray]] | None,
+             custom_ops: dict | None) -> dict:
     t0 = time.perf_counter()
     try:
-        got = rt.run(path, feeds)
+        got = rt.run(path, feeds, custom_ops)
     except Exception as e:  # noqa: BLE001
         return _row(False, None, short_error(e))
     seconds = round(time.perf_counter() - t0, 3)

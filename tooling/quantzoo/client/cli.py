@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import QuantzooError
 from ..units import human_size
 from .select import agreement, check_constraints, primary_metric, select_variant
-from .transfer import deliver_variant, fetch_variant, open_catalog
+from .transfer import deliver, deliver_variant, fetch_custom_ops, fetch_variant, open_catalog, resolve
 
 
 def _console():
@@ -29,6 +29,25 @@ def _count(n: Any) -> str:
     if not isinstance(n, int) or isinstance(n, bool):
         return "–"
     return human_count(n)
+
+
+def custom_op_line(op, cat, delivered: Path | None = None) -> str:
+    """What `info` and `pull` say about one custom op the model needs: its class and parameters,
+    and where its implementation is (or that the user brings it).
+
+    >>> from quantzoo.catalog import CustomOpEntry, FileEntry
+    >>> op = CustomOpEntry("Op", "ai.x", "op_impl:Op", None, {"k": 2}, 1, FileEntry("files/m/op_impl.py", 9, "a" * 64))
+    >>> custom_op_line(op, type("C", (), {"base": "https://z.example/"})())
+    'custom op ai.x.Op (class op_impl:Op, k=2): implementation https://z.example/files/m/op_impl.py, sha256 aaaaaaaaaaaa…'
+    """
+    params = "".join(f", {k}={v}" for k, v in op.attributes.items())
+    head = f"custom op {op.key} (class {op.cls or 'not given'}{params})"
+    if op.implementation is None:
+        return f"{head}: the catalog publishes no implementation; run it with your own class (quantzoo.customops)"
+    impl = op.implementation
+    if delivered is not None:
+        return f"{head}: implementation {delivered / impl.name}, sha256 {impl.sha256[:12]}… verified"
+    return f"{head}: implementation {resolve(cat.base, impl.file)}, sha256 {impl.sha256[:12]}…"
 
 
 def cli_list(args) -> int:
@@ -98,6 +117,8 @@ def cli_info(args) -> int:
         table.add_row(e(v.id) + mark, e(str(v.mode or "–")), e(str(v.nbits or "–")), human_size(v.size),
                       f"{v.size / flt.size:.1%}" if flt and flt.size else "–", *cells)
     con.print(table)
+    for op in m.custom_ops:
+        con.print(custom_op_line(op, cat), markup=False, soft_wrap=True)
     con.print("* recommended: the smallest variant whose 95 % interval meets the threshold.  `quantzoo pull "
               + m.id + " --variant V` downloads one.", markup=False)
     return 0
@@ -110,10 +131,16 @@ def cli_pull(args) -> int:
     m = cat.model(args.model)
     entry = select_variant(m, variant=args.variant, max_size=args.max_size, min_agreement=args.min_agreement)
     dest = deliver_variant(fetch_variant(cat, entry, args.cache), Path(args.output_dir))
+    ops = fetch_custom_ops(cat, m, args.cache)
+    for op, blob in ops:
+        if blob is not None:
+            deliver(blob, Path(args.output_dir) / op.implementation.name)
     key = primary_metric(m)
     value = agreement(entry, key)
     note = f", {key[1]} {value:.4g}" if value is not None else ""
     print(f"{m.id} {entry.id}: {human_size(entry.size)}{note}, sha256 {entry.sha256[:12]}… verified",
           file=sys.stderr)
+    for op, blob in ops:  # the model runs only with these registered (quantzoo.customops)
+        print("needs " + custom_op_line(op, cat, Path(args.output_dir) if blob is not None else None), file=sys.stderr)
     print(dest.resolve())
     return 0

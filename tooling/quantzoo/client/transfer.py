@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
-from ..catalog import CatalogIndex, FileEntry, ModelEntry, VariantEntry, is_url
+from ..catalog import CatalogIndex, CustomOpEntry, FileEntry, ModelEntry, VariantEntry, is_url
 from ..errors import FetchError, QuantzooError, UsageError
 from .select import find_model
 
@@ -177,6 +177,14 @@ def fetch_variant(cat: Catalog, entry: VariantEntry, cache=None, *, progress: bo
         raise QuantzooError(f"{cat.index}: variant {entry.id} lists files that cannot sit side by side in one "
                             f"folder ({', '.join(names)}); refusing to fetch it.")
     return [(fetch_entry(cat, e, cache, progress=progress), e.name) for e in (entry, *entry.files)]
+
+
+def fetch_custom_ops(cat: Catalog, model: ModelEntry, cache=None, *,
+                     progress: bool | None = None) -> list[tuple[CustomOpEntry, Path | None]]:
+    """Each custom op of `model` with its implementation file verified in the cache (None when
+    the catalog publishes none: the user brings the class)."""
+    return [(op, fetch_entry(cat, op.implementation, cache, progress=progress) if op.implementation else None)
+            for op in model.custom_ops]
 
 
 def deliver_variant(blobs: list[tuple[Path, str]], folder: Path) -> Path:

@@ -200,7 +200,7 @@ def _versions() -> dict:
     return out
 
 
-def _model_ops(model: Any, cache: Cache) -> dict:
+def model_custom_ops(model: Any, cache: Cache) -> dict:
     """The classes of a registry model's ``custom_ops``, their sources fetched into `cache`."""
     if model is None or not getattr(model, "custom_ops", None):
         return {}
@@ -249,7 +249,7 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     if isinstance(model, str):
         model = need_registry(registry, f"model id {model!r}").model(model)
     task = task or (model.task if model is not None else None)
-    ops = {**_model_ops(model, fetch_cache), **load_classes(custom_ops)}
+    ops = {**model_custom_ops(model, fetch_cache), **load_classes(custom_ops)}
 
     sess = _session(path, ops)
     specs = _input_specs(sess)

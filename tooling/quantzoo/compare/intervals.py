@@ -1,4 +1,4 @@
-"""95 % intervals for the figures quantzoo publishes (see ARCHITECTURE.md, "Uncertainty").
+"""95 % intervals for the figures quantzoo publishes (see ARCHITECTURE.md, "Uncertainty and splits").
 
 Proportions (agreement, accuracy: a share of samples) get the Wilson score interval, which stays
 inside [0, 1] and is honest at 0 % and 100 %, where the normal approximation collapses to a

@@ -111,7 +111,16 @@ def named_predictions(model, float_path: Path, variant_paths: dict[str, Path], r
         import json
 
         return json.loads(dest.read_text(encoding="utf-8"))
-    sess = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"])
+    from ..customops import run, session_options
+    from .core import model_custom_ops
+
+    ops = model_custom_ops(model, cache)
+
+    def session(path):
+        return ort.InferenceSession(str(path), session_options(ops, path) if ops else None,
+                                    providers=["CPUExecutionProvider"])
+
+    sess = session(float_path)
     specs = [InputSpec(i.name, i.type, tuple(d if isinstance(d, int) else None for d in i.shape))
              for i in sess.get_inputs()]
     names, feeds = _feeds(model, registry, cache, specs)
@@ -119,7 +128,7 @@ def named_predictions(model, float_path: Path, variant_paths: dict[str, Path], r
     result: dict = {"output": output, "samples": names, "models": {}}
     paths = {"float": float_path, **dict(sorted(variant_paths.items()))}
     for vid, path in paths.items():
-        s = sess if vid == "float" else ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        result["models"][vid] = {n: top_label(s.run([output], f)[0][0], labels) for n, f in zip(names, feeds)}
+        s = sess if vid == "float" else session(path)
+        result["models"][vid] = {n: top_label(run(s, [output], f)[0][0], labels) for n, f in zip(names, feeds)}
     write_json(dest, result)
     return result

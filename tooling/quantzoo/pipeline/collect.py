@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from ..cache import Cache
+from ..cache import Cache, sha256_file
 from ..errors import QuantzooError
 from .plan import Failure, Job, ModelState
 from .store import artifact_files, artifact_paths, comparison_path, preview_path, read_artifact, read_runtimes
@@ -53,4 +54,48 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
                       float_size=state.float_path.stat().st_size, info=state.info or {}, variants=variants,
                       failures=list(state.failures), preview_input=pin if pin.is_file() else None,
                       preview_float=pfl if pfl.is_file() else None, dataset=reg.datasets.get(model.dataset),
-                      named=named, float_runtimes=read_runtimes(cache, jobs[0], variants[0].sha256)[1])
+                      named=named, float_runtimes=read_runtimes(cache, jobs[0], variants[0].sha256)[1],
+                      custom_ops=custom_ops(model, state.float_path, cache))
+
+
+def _json_value(v):
+    """An attribute value as JSON data: text for bytes, lists for repeated values, a type name
+    for tensors and graphs (Python ops cannot read those anyway).
+
+    >>> _json_value(b"bilinear"), _json_value([1, 2]), _json_value(2.5)
+    ('bilinear', [1, 2], 2.5)
+    """
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x) for x in v]
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    return f"<{type(v).__name__}>"
+
+
+def custom_ops(model, float_path: Path, cache: Cache) -> tuple:
+    """The custom ops of the float model, each with the manifest's class and its implementation
+    file fetched into `cache` (a folder source: the class's module file inside it)."""
+    from ..customops import custom_nodes
+    from ..publish import BuiltCustomOp
+
+    nodes = custom_nodes(float_path)
+    if not nodes:
+        return ()
+    from ..fetch import fetch_source
+
+    out = []
+    for key in dict.fromkeys(n.key for n in nodes):  # graph order, once per op
+        mine = [n for n in nodes if n.key == key]
+        spec = (getattr(model, "custom_ops", None) or {}).get(key) or {}
+        cls = spec.get("class")
+        path = fetch_source(spec["source"], cache, base_dir=model.path.parent if model.path else None) \
+            if spec.get("source") else None
+        if path is not None and path.is_dir():
+            path = path / (cls.partition(":")[0].replace(".", "/") + ".py")
+            path = path if path.is_file() else None
+        out.append(BuiltCustomOp(mine[0].domain, mine[0].op_type, cls, mine[0].description,
+                                 {k: _json_value(v) for k, v in sorted(mine[0].attributes.items())}, len(mine), path,
+                                 sha256_file(path) if path else None, path.stat().st_size if path else None))
+    return tuple(out)

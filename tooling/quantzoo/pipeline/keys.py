@@ -47,8 +47,11 @@ def evaluation_identity(model, dataset) -> dict:
               "params": dataset.params or {}, "labels": dataset.labels}
         if getattr(dataset, "calibration", None):  # which samples are evaluated
             ds["calibration"] = dataset.calibration
-    return {"task": model.task, "preprocessing": model.preprocessing, "labels": model.labels,
-            "label_map": model.label_map, "dataset": ds}
+    identity = {"task": model.task, "preprocessing": model.preprocessing, "labels": model.labels,
+                "label_map": model.label_map, "dataset": ds}
+    if getattr(model, "custom_ops", None):  # their implementations (class, source sha256) decide the outputs
+        identity["custom_ops"] = model.custom_ops
+    return identity
 
 
 def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:

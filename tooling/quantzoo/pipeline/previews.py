@@ -99,6 +99,8 @@ def draw_previews(model, ev, keys: JobKeys, artifact_path: Path, artifact_sha256
     """Store the previews of one variant, and the float model's (with its input) if missing."""
     import onnxruntime as ort
 
+    from ..customops import run, session_options
+
     out = map_output(model)
     j = ev.output_names.index(out["name"]) if out["name"] in ev.output_names else 0
     idx = preview_sample(ev, model, j)
@@ -113,7 +115,8 @@ def draw_previews(model, ev, keys: JobKeys, artifact_path: Path, artifact_sha256
                     tmp.write_bytes(png)
         with atomic_path(preview_path(cache, keys.float_preview)) as tmp:
             tmp.write_bytes(map_png(ref, lo, hi))
-    sess = ort.InferenceSession(str(artifact_path), providers=["CPUExecutionProvider"])
-    y = sess.run([ev.output_names[j]], feed)[0][0]
+    so = session_options(ev.custom_ops, artifact_path) if ev.custom_ops else None
+    sess = ort.InferenceSession(str(artifact_path), so, providers=["CPUExecutionProvider"])
+    y = run(sess, [ev.output_names[j]], feed)[0][0]
     with atomic_path(preview_path(cache, keys.preview(artifact_sha256))) as tmp:
         tmp.write_bytes(map_png(y, lo, hi))

@@ -11,9 +11,9 @@ graph viewer and `site` writes it all and runs MkDocs.
 
 from __future__ import annotations
 
-from .data import BuiltModel, BuiltVariant, recommend
+from .data import BuiltCustomOp, BuiltModel, BuiltVariant, recommend
 from .index import index_document, index_entry, index_json_bytes
 from .site import PublishReport, publish_site
 
-__all__ = ["BuiltModel", "BuiltVariant", "PublishReport", "index_document", "index_entry", "index_json_bytes",
+__all__ = ["BuiltCustomOp", "BuiltModel", "BuiltVariant", "PublishReport", "index_document", "index_entry", "index_json_bytes",
            "publish_site", "recommend"]

@@ -29,6 +29,35 @@ class BuiltVariant:
     runtimes: dict = field(default_factory=dict)  # runtimes.compatibility: {runtime: {runs, max_abs_diff, error}}
 
 
+@dataclass(frozen=True)
+class BuiltCustomOp:
+    """One custom op the model's files need (`quantzoo.customops`): its node as the float model
+    has it and its implementation, published beside the model as `file`."""
+
+    domain: str
+    op_type: str
+    cls: str | None              # "module:Class" from the manifest's custom_ops
+    description: str             # the node's doc_string (the conversion function's description)
+    attributes: dict             # of its first node, as JSON values
+    nodes: int                   # how many nodes of this op the float model has
+    source: Path | None = None   # the implementation's source file (usually in the cache)
+    sha256: str | None = None
+    size: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.domain}.{self.op_type}"
+
+    @property
+    def file(self) -> str | None:
+        """The implementation's name in the site: its module's name, so ``module:Class`` imports from it.
+
+        >>> BuiltCustomOp("ai.x", "Op", "pkg.grid_sampler:GridSampler", "", {}, 1, Path("blobs/ab")).file
+        'grid_sampler.py'
+        """
+        return self.cls.partition(":")[0].rpartition(".")[2] + ".py" if self.cls and self.source else None
+
+
 @dataclass
 class BuiltModel:
     """One model as the pipeline built it: the float file, facts about its graph, its variants."""
@@ -45,6 +74,7 @@ class BuiltModel:
     dataset: Any = None                          # registry Dataset used for the comparisons
     named: dict | None = None                    # compare.named.named_predictions: top labels on named samples
     float_runtimes: dict = field(default_factory=dict)  # the float model's runtimes.compatibility
+    custom_ops: tuple[BuiltCustomOp, ...] = ()   # the custom ops its files need, with their implementations
 
 
 # --- small pure helpers ---------------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..catalog import (CatalogIndex, FileEntry, MetricSummary, ModelEntry, RuntimeResult, Source, VariantEntry,
-                       index_json_bytes)
-from .data import (BuiltModel, finite, float_file_name, public_file, recommend, source_sha256, source_url, summary,
-                   variant_file_name)
+from ..catalog import (CatalogIndex, CustomOpEntry, FileEntry, MetricSummary, ModelEntry, RuntimeResult, Source,
+                       VariantEntry, index_json_bytes)
+from .data import (BuiltCustomOp, BuiltModel, finite, float_file_name, public_file, recommend, site_file, source_sha256,
+                   source_url, summary, variant_file_name)
 
 __all__ = ["catalog_index", "index_document", "index_entry", "index_json_bytes"]
 
@@ -20,6 +20,12 @@ def _runtimes(matrix: dict) -> dict[str, RuntimeResult]:
     """A stored runtime matrix (`runtimes.compatibility`) as catalog entries."""
     return {name: RuntimeResult(bool(row.get("runs")), finite(row.get("max_abs_diff")), row.get("error"))
             for name, row in matrix.items()}
+
+
+def custom_op_entry(model_id: str, op: BuiltCustomOp) -> CustomOpEntry:
+    """One custom op in index.json; its implementation file always lives in the site itself."""
+    impl = FileEntry(site_file(model_id, op.file), op.size, op.sha256) if op.file else None
+    return CustomOpEntry(op.op_type, op.domain, op.cls, op.description or None, op.attributes, op.nodes, impl)
 
 
 def index_entry(bm: BuiltModel, artifact_base_url: str | None = None) -> ModelEntry:
@@ -38,7 +44,8 @@ def index_entry(bm: BuiltModel, artifact_base_url: str | None = None) -> ModelEn
                          files=tuple(FileEntry(public_file(m.id, f["file"], artifact_base_url), f["size"], f["sha256"])
                                      for _, f in v.files))
             for v in bm.variants),
-        float_runtimes=_runtimes(bm.float_runtimes))
+        float_runtimes=_runtimes(bm.float_runtimes),
+        custom_ops=tuple(custom_op_entry(m.id, op) for op in bm.custom_ops))
 
 
 def catalog_index(models: list[BuiltModel], artifact_base_url: str | None = None) -> CatalogIndex:

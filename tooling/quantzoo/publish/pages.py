@@ -115,7 +115,24 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
         "named": named_context(bm),
         "graph": graph_context(info.get("graph")),
         "runtimes": runtimes_context(bm),
+        "custom_ops": custom_ops_context(bm),
     }
+
+
+def custom_ops_context(bm: BuiltModel) -> list[dict]:
+    """The Custom layers section: one block per custom op (class, description, parameters, the
+    implementation file); the source code and the snippet are added by `render` (they read files)."""
+    out = []
+    for op in bm.custom_ops:
+        out.append({
+            "key": op.key, "op": op.op_type, "domain": op.domain, "cls": op.cls,
+            "class_name": op.cls.rpartition(":")[2] if op.cls else op.op_type,
+            "description": op.description, "nodes": op.nodes,
+            "attributes": [(k, _plain(v)) for k, v in op.attributes.items()],
+            "file": op.file, "href": "../" + site_file(bm.model.id, op.file) if op.file else None,
+            "sha256": op.sha256, "size_text": human_size(op.size) if op.size is not None else None,
+        })
+    return out
 
 
 def graph_context(summary: dict | None) -> dict | None:

@@ -73,9 +73,34 @@ def card_html(text: str | None) -> Markup | None:
 
 
 def usage_python(ctx: dict, file_name: str) -> str:
-    """A runnable onnxruntime snippet for one artifact, with zero inputs of the right shapes."""
-    lines = ["import numpy as np", "import onnxruntime as ort", "",
-             f"session = ort.InferenceSession({file_name!r})"]
+    """A runnable onnxruntime snippet for one artifact, with zero inputs of the right shapes; for
+    a model with custom ops, the snippet registers their classes first (`quantzoo.customops`).
+
+    >>> ctx = {"inputs": [{"name": "x", "shape": [1, 4], "dtype": "float32"}], "outputs": [{"name": "y"}],
+    ...        "custom_ops": [{"key": "ai.x.Op", "cls": "op_impl:Op", "file": "op_impl.py"}]}
+    >>> print(usage_python(ctx, "m.onnx"))  # doctest: +ELLIPSIS
+    import numpy as np
+    import onnxruntime as ort
+    from quantzoo.customops import run, session_options
+    <BLANKLINE>
+    # the custom ops' classes: op_impl.py (from this page) beside this script
+    options = session_options({"ai.x.Op": "op_impl:Op"}, 'm.onnx')
+    session = ort.InferenceSession('m.onnx', options)
+    ...
+    outputs = run(session, None, {'x': x})
+    ...
+    """
+    ops = ctx.get("custom_ops") or []
+    if ops:
+        files = ", ".join(dict.fromkeys(o["file"] for o in ops if o["file"]))
+        classes = ", ".join(f'"{o["key"]}": "{o["cls"]}"' for o in ops)
+        lines = ["import numpy as np", "import onnxruntime as ort", "from quantzoo.customops import run, session_options",
+                 "", f"# the custom ops' classes: {files or 'your own modules'} (from this page) beside this script",
+                 f"options = session_options({{{classes}}}, {file_name!r})",
+                 f"session = ort.InferenceSession({file_name!r}, options)"]
+    else:
+        lines = ["import numpy as np", "import onnxruntime as ort", "",
+                 f"session = ort.InferenceSession({file_name!r})"]
     feeds = []
     dynamic = False
     for t in ctx["inputs"]:
@@ -93,7 +118,8 @@ def usage_python(ctx: dict, file_name: str) -> str:
         feeds.append(f"{t['name']!r}: {var}")
     if dynamic:
         lines.append("# (dynamic sizes are set to 64 here; use your own)")
-    lines.append(f"outputs = session.run(None, {{{', '.join(feeds)}}})")
+    run = "run(session, None, " if ops else "session.run(None, "  # run: a custom op's error is raised here
+    lines.append(f"outputs = {run}{{{', '.join(feeds)}}})")
     names = ", ".join(repr(o["name"]) for o in ctx["outputs"])
     lines.append(f"# outputs, in order: {names}")
     return "\n".join(lines) + "\n"
@@ -137,6 +163,8 @@ def model_page(env, bm: BuiltModel, artifact_base_url: str | None, version: str)
         chart=chart(bm, ctx) if bm.variants else None,
         card_html=card_html(ctx["card"]),
         usage_python=highlight(usage_python(ctx, rec_file), "python"),
+        custom_sources={op.key: highlight(op.source.read_text(encoding="utf-8"), "python")
+                        for op in bm.custom_ops if op.file},
         rec_file=rec_file, version=version,
         float_ratio_text=None,
     )

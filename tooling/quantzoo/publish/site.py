@@ -132,7 +132,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def add_files(models: list[BuiltModel], site: Path) -> int:
-    """Put every float model, artifact and preview image under ``site/files/<id>/``; returns files added."""
+    """Put every float model, artifact, custom op implementation and preview image under
+    ``site/files/<id>/``; returns files added."""
     n = 0
     for bm in models:
         base = site / "files" / bm.model.id
@@ -146,6 +147,10 @@ def add_files(models: list[BuiltModel], site: Path) -> int:
                 n += 1
             if v.preview:
                 _link_or_copy(v.preview, base / "preview" / f"{v.variant.id}.png")
+                n += 1
+        for op in bm.custom_ops:
+            if op.file:
+                _link_or_copy(op.source, base / op.file)
                 n += 1
         for name, p in (("input", bm.preview_input), ("float", bm.preview_float)):
             if p and any(v.preview for v in bm.variants):

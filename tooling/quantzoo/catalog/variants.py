@@ -1,0 +1,172 @@
+"""A published variant: its metric summaries, its runtime compatibility results, its files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .fields import Entry, FileEntry, check_file, file_name, kind_of, number, parse_files
+
+
+@dataclass(frozen=True)
+class MetricSummary(Entry):
+    """One metric of one output over the evaluation samples; None where it was not finite.
+
+    `ci95` is the 95 % interval (lo, hi) or None; `excluded` the samples left out (0: none).
+
+    >>> s = MetricSummary.from_json({"mean": 0.97, "std": 0.17, "n": 100, "ci95": [0.915, 0.99]}, "m")
+    >>> s.ci95, s.excluded, s.to_json()
+    ((0.915, 0.99), 0, {'ci95': [0.915, 0.99], 'mean': 0.97, 'n': 100, 'std': 0.17})
+    >>> MetricSummary.from_json({"mean": 0.9, "std": 0, "n": 9}, "m").ci95 is None
+    True
+    """
+
+    mean: float | None
+    std: float | None
+    n: int | None
+    ci95: tuple[float, float] | None = None
+    excluded: int = 0
+
+    def bound(self, higher_is_better: bool) -> float | None:
+        """The conservative end: the interval's lower end when higher is better (else the upper
+        end); the mean when there is no interval (see ARCHITECTURE.md, "Formats")."""
+        if self.ci95 is None:
+            return self.mean
+        return self.ci95[0] if higher_is_better else self.ci95[1]
+
+    def to_json(self) -> dict:
+        doc = {"ci95": list(self.ci95) if self.ci95 is not None else None, "mean": self.mean, "n": self.n,
+               "std": self.std}
+        return doc | {"excluded": self.excluded} if self.excluded else doc
+
+    @classmethod
+    def _parse(cls, doc: dict, key: str, problems: list[str]) -> MetricSummary:
+        n, mean = doc.get("n"), number(doc.get("mean"))
+        raw, ci95 = doc.get("ci95"), None
+        if raw is not None:
+            bounds = [number(x) for x in raw] if isinstance(raw, list) and len(raw) == 2 else None
+            if bounds is None or None in bounds:
+                problems.append(f"{key}.ci95: expected [lo, hi] (two numbers) or null, found {json.dumps(raw)[:60]}")
+            elif not bounds[0] <= bounds[1] or (mean is not None and not _within(mean, *bounds)):
+                around = f" around mean {mean:g}" if mean is not None else ""
+                problems.append(f"{key}.ci95: expected lo <= mean <= hi, found {json.dumps(raw)}{around}")
+            else:
+                ci95 = (bounds[0], bounds[1])
+        excluded = doc.get("excluded", 0)
+        if not isinstance(excluded, int) or isinstance(excluded, bool) or excluded < 0:
+            problems.append(f"{key}.excluded: expected a sample count >= 0, found {excluded!r}")
+            excluded = 0
+        return cls(mean, number(doc.get("std")), n if isinstance(n, int) and not isinstance(n, bool) else None,
+                   ci95, excluded)
+
+
+def _within(x: float, lo: float, hi: float) -> bool:
+    """lo <= x <= hi, forgiving the last digits the writer rounded away (7 significant digits)."""
+    slack = 1e-6 * max(abs(x), abs(lo), abs(hi), 1e-12)
+    return lo - slack <= x <= hi + slack
+
+
+def _parse_metrics(doc: Any, key: str, problems: list[str]) -> dict[str, dict[str, MetricSummary]]:
+    if not isinstance(doc, dict) or not all(
+            isinstance(ms, dict) and all(isinstance(x, dict) for x in ms.values()) for ms in doc.values()):
+        problems.append(f"{key}: expected {{output: {{metric: {{mean, std, n}}}}}}, found {json.dumps(doc)[:80]}")
+        return {}
+    return {out: {m: MetricSummary._parse(x, f"{key}.{out}.{m}", problems) for m, x in ms.items()}
+            for out, ms in doc.items()}
+
+
+@dataclass(frozen=True)
+class RuntimeResult(Entry):
+    """Whether one runtime runs a published file, and how far its outputs are from onnxruntime's.
+
+    >>> RuntimeResult.from_json({"runs": False, "max_abs_diff": None, "error": "float model does not run either"},
+    ...                         "r").to_json()
+    {'error': 'float model does not run either', 'max_abs_diff': None, 'runs': False}
+    """
+
+    runs: bool
+    max_abs_diff: float | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        doc = {"max_abs_diff": self.max_abs_diff, "runs": self.runs}
+        return {"error": self.error} | doc if self.error else doc
+
+    @classmethod
+    def _parse(cls, doc: Any, key: str, problems: list[str]) -> RuntimeResult | None:
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), bool):
+            problems.append(f"{key}: expected {{runs: true|false, max_abs_diff, error?}}, found {json.dumps(doc)[:60]}")
+            return None
+        error = doc.get("error")
+        return cls(doc["runs"], number(doc.get("max_abs_diff")), error if isinstance(error, str) else None)
+
+
+def parse_runtimes(doc: Any, key: str, problems: list[str]) -> dict[str, RuntimeResult]:
+    if not isinstance(doc, dict):
+        problems.append(f"{key}: expected {{runtime: {{runs, max_abs_diff}}}}, found {kind_of(doc)}")
+        return {}
+    parsed = {name: RuntimeResult._parse(r, f"{key}.{name}", problems) for name, r in doc.items()}
+    return {name: r for name, r in parsed.items() if r is not None}
+
+
+def runtimes_json(runtimes: dict[str, RuntimeResult]) -> dict:
+    """``{"runtimes": ...}`` to merge into an entry's JSON; nothing when not measured."""
+    return {"runtimes": {n: r.to_json() for n, r in sorted(runtimes.items())}} if runtimes else {}
+
+
+@dataclass(frozen=True)
+class VariantEntry(Entry):
+    """One published variant: its settings, its file and its measured metrics."""
+
+    id: str
+    mode: Any
+    nbits: Any
+    granularity: Any
+    file: str
+    size: int
+    sha256: str
+    metrics: dict[str, dict[str, MetricSummary]] = field(default_factory=dict)
+    runtimes: dict[str, RuntimeResult] = field(default_factory=dict)
+    files: tuple[FileEntry, ...] = ()  # files the variant reads beside its .onnx (external data), same folder
+
+    def metric(self, output: str, metric: str) -> float | None:
+        """The mean of one metric of one output, or None when it was not measured.
+
+        >>> v = VariantEntry("a", "fp16", 16, "per_tensor", "a.onnx", 1, "0" * 64, {"y": {"iou": MetricSummary(0.9, 0, 3)}})
+        >>> v.metric("y", "iou"), v.metric("y", "cosine")
+        (0.9, None)
+        """
+        s = self.summary(output, metric)
+        return s.mean if s else None
+
+    def summary(self, output: str, metric: str) -> MetricSummary | None:
+        """The whole summary (mean, std, n, ci95, excluded) of one metric of one output, or None."""
+        return self.metrics.get(output, {}).get(metric)
+
+    @property
+    def name(self) -> str:
+        return file_name(self.file)
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "mode": self.mode, "nbits": self.nbits, "granularity": self.granularity,
+                "file": self.file, "size": self.size, "sha256": self.sha256,
+                "metrics": {out: {m: s.to_json() for m, s in ms.items()} for out, ms in self.metrics.items()}
+                } | runtimes_json(self.runtimes) | ({"files": [f.to_json() for f in self.files]} if self.files else {})
+
+    @classmethod
+    def _parse(cls, doc: Any, key: str, problems: list[str]) -> VariantEntry | None:
+        if not isinstance(doc, dict):
+            problems.append(f"{key}: expected an object, found {kind_of(doc)}")
+            return None
+        vid = doc.get("id")
+        if not isinstance(vid, str) or not vid:
+            problems.append(f"{key}.id: expected a non-empty string, found {kind_of(vid)}")
+        file_ok = check_file(doc, key, problems)
+        metrics = _parse_metrics(doc.get("metrics", {}), f"{key}.metrics", problems)
+        runtimes = parse_runtimes(doc.get("runtimes", {}), f"{key}.runtimes", problems)
+        files = parse_files(doc.get("files", []), f"{key}.files", problems)
+        if not (isinstance(vid, str) and vid and file_ok):
+            return None
+        return cls(vid, doc.get("mode"), doc.get("nbits"), doc.get("granularity"), doc["file"], doc["size"],
+                   doc["sha256"], metrics, runtimes, files)
