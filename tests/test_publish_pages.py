@@ -119,3 +119,19 @@ def test_a_model_with_a_custom_op_gets_a_custom_layers_section_with_its_source_a
     assert "output_shapes" in section and 'class="language-python highlight"' in section  # the source, highlighted
     assert "session_options" in section and "affine_impl:Affine" in section  # the snippet registers it
     assert "plain onnxruntime" not in page[page.index("## Use it"):]
+
+
+def test_a_reason_the_float_model_already_gives_is_said_once(synth):
+    import dataclasses
+
+    _, built = synth
+    bm = next(b for b in built if b.model.task == "classification")
+    custom = {"runs": False, "max_abs_diff": None, "error": "custom op d.Op has no implementation in OpenVINO"}
+    ok = {"runs": True, "max_abs_diff": None, "error": None}
+    bm = dataclasses.replace(bm, float_runtimes={"onnxruntime": ok, "openvino": custom},
+                             variants=[dataclasses.replace(v, runtimes={"onnxruntime": ok, "openvino": custom})
+                                       for v in bm.variants])
+    rows = pages.model_context(bm)["runtimes"]["rows"]
+    assert rows[0]["cells"][1]["text"] == "✗ custom op d.Op has no implementation in OpenVINO"
+    assert {r["cells"][1]["text"] for r in rows[1:]} == {"✗ as the float model"}
+    assert rows[1]["cells"][1]["title"] == custom["error"]

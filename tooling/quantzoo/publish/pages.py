@@ -180,11 +180,14 @@ def runtimes_context(bm: BuiltModel) -> dict | None:
     if not names:
         return None
 
-    def cell(row: dict | None) -> dict:
+    def cell(row: dict | None, float_row: dict | None = None) -> dict:
         if row is None:
             return {"ok": None, "text": "–", "title": "not measured"}
         if not row.get("runs"):
-            return {"ok": False, "text": "✗ " + (row.get("error") or "does not run"), "title": ""}
+            reason = row.get("error") or "does not run"
+            if float_row is not None and not float_row.get("runs") and float_row.get("error") == row.get("error"):
+                return {"ok": False, "text": "✗ as the float model", "title": reason}  # said once, in the first row
+            return {"ok": False, "text": "✗ " + reason, "title": ""}
         diff = row.get("max_abs_diff")
         text = "✓" if diff is None else f"✓ {diff:.2g}"
         return {"ok": True, "text": text + (f" ({row['error']})" if row.get("error") else ""),
@@ -192,7 +195,8 @@ def runtimes_context(bm: BuiltModel) -> dict | None:
 
     return {"reference": RUNTIMES[REFERENCE].label,
             "columns": [RUNTIMES[n].label if n in RUNTIMES else n for n in names],
-            "rows": [{"id": vid, "cells": [cell(mx.get(n)) for n in names]} for vid, mx in matrices]}
+            "rows": [{"id": vid, "cells": [cell(mx.get(n), None if vid == "float" else bm.float_runtimes.get(n))
+                                           for n in names]} for vid, mx in matrices]}
 
 
 def named_context(bm: BuiltModel) -> dict | None:
