@@ -163,6 +163,14 @@ def _args_inspect(p):
     p.add_argument("--exclude", action="append", default=[], metavar="PATTERN", help="as for quantize (repeatable)")
 
 
+def _args_shapes(p):
+    p.add_argument("model", metavar="IN.onnx")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    p.add_argument("--input", dest="inputs", action="append", required=True, metavar="NAME=SPEC",
+                   help="the sizes input NAME accepts (repeatable): a range per dimension, x=1..32,3,48,32..2048 "
+                        "(N or * for any size), or enumerated shapes, x=1x3x224x224,1x3x320x320")
+
+
 def _args_verify(p):
     _cache(p)
     p.add_argument("--site", default=None, metavar="DIR", help="a built site: check every file its index.json lists")
@@ -183,6 +191,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
     "info": ("show every variant of a model in a published catalog", _args_info, "quantzoo.client.cli:cli_info"),
     "pull": ("download a verified model variant from a published catalog", _args_pull,
              "quantzoo.client.cli:cli_pull"),
+    "shapes": ("make input dimensions flexible (ranges or enumerated shapes) and verify the model at each",
+               _args_shapes, "quantzoo.shapes:cli_shapes"),
     "verify": ("re-hash the cache and a built site, report every file whose bytes are not the recorded ones",
                _args_verify, "quantzoo.verify:cli_verify"),
 }

@@ -32,6 +32,7 @@ from .pack import PLANES, pack, padded_count
 from .weights import Tensor, walk_graphs
 
 DOMAIN = "ai.quantzoo"
+MODEL_KEYS = ("quantzoo.shapes",)  # metadata about the model, not about a compression
 DOMAIN_VERSION = 1
 MIN_OPSET = 11
 
@@ -326,7 +327,9 @@ def write_compressed(model: onnx.ModelProto, items: list[tuple[Tensor, Encoded]]
         model.opset_import.append(helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
     if recipes:
         model.ir_version = max(model.ir_version, 8)  # model-local functions need IR 8
-    kept = [p for p in model.metadata_props if not p.key.startswith("quantzoo.")]
+    # a previous quantize run's keys are replaced; what describes the model itself (the shapes it
+    # accepts, `quantzoo shapes`) stays true of its compressed copy and is kept
+    kept = [p for p in model.metadata_props if not p.key.startswith("quantzoo.") or p.key in MODEL_KEYS]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
     for key in sorted(metadata):
