@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fields import Entry, FileEntry, kind_of
+from .fields import Entry, FileEntry, kind_of, parse_unique
 
 _CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -81,11 +81,5 @@ class CustomOpEntry(Entry):
 
 def parse_custom_ops(doc: Any, key: str, problems: list[str]) -> tuple[CustomOpEntry, ...]:
     """A model's ``custom_ops`` list; two entries for one op are a problem."""
-    if not isinstance(doc, list):
-        problems.append(f"{key}: expected a list of custom ops, found {kind_of(doc)}")
-        return ()
-    ops = [CustomOpEntry._parse(d, f"{key}[{i}]", problems) for i, d in enumerate(doc)]
-    keys = [o.key for o in ops if o is not None]
-    if len(set(keys)) != len(keys):
-        problems.append(f"{key}: an op is listed twice ({', '.join(sorted(keys))})")
-    return tuple(o for o in ops if o is not None)
+    return parse_unique(doc, key, problems, CustomOpEntry._parse, lambda o: o.key,
+                        "a list of custom ops", "an op is listed twice")

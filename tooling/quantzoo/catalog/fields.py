@@ -119,13 +119,26 @@ class FileEntry(Entry):
         return cls(doc["file"], doc["size"], doc["sha256"]) if check_file(doc, key, problems) else None
 
 
+def parse_unique(doc: Any, key: str, problems: list[str], parse, ident, expected: str, twice: str) -> tuple:
+    """A list of entries read by `parse(item, key, problems)`, none of them twice by `ident`.
+
+    >>> problems = []
+    >>> parse_unique([1, 2, 2], "k", problems, lambda d, k, p: d, str, "a list", "a number is listed twice")
+    (1, 2, 2)
+    >>> problems
+    ['k: a number is listed twice (1, 2, 2)']
+    """
+    if not isinstance(doc, list):
+        problems.append(f"{key}: expected {expected}, found {kind_of(doc)}")
+        return ()
+    items = [x for x in (parse(d, f"{key}[{i}]", problems) for i, d in enumerate(doc)) if x is not None]
+    ids = [ident(x) for x in items]
+    if len(set(ids)) != len(ids):
+        problems.append(f"{key}: {twice} ({', '.join(sorted(ids))})")
+    return tuple(items)
+
+
 def parse_files(doc: Any, key: str, problems: list[str]) -> tuple[FileEntry, ...]:
     """A variant's extra files: each a FileEntry whose name differs from the others'."""
-    if not isinstance(doc, list):
-        problems.append(f"{key}: expected a list of {{file, size, sha256}}, found {kind_of(doc)}")
-        return ()
-    files = [FileEntry._parse(f, f"{key}[{i}]", problems) for i, f in enumerate(doc)]
-    names = [f.name for f in files if f is not None]
-    if len(set(names)) != len(names):
-        problems.append(f"{key}: two files have the same name ({', '.join(sorted(names))})")
-    return tuple(f for f in files if f is not None)
+    return parse_unique(doc, key, problems, FileEntry._parse, lambda f: f.name,
+                        "a list of {file, size, sha256}", "two files have the same name")
