@@ -233,18 +233,17 @@ def inspect_model(path, *, min_elements: int | None = None, op_types=None, exclu
 
 
 def _as_quantize_sees(model):
-    """The model as quantize selects from it: initializers also listed as graph inputs (IR < 4)
-    are weights there, since `quantize.legacy.modernize` takes them out of the inputs first."""
+    """The model as quantize selects from it (`quantize.legacy.strip_initializer_inputs` first)."""
     import onnx
+
+    from .quantize.legacy import strip_initializer_inputs
 
     inits = {t.name for t in model.graph.initializer}
     if not any(v.name in inits for v in model.graph.input):
-        return model
+        return model  # the usual case: no copy
     view = onnx.ModelProto()
-    view.CopyFrom(model)  # old models are small
-    kept = [v for v in view.graph.input if v.name not in inits]
-    del view.graph.input[:]
-    view.graph.input.extend(kept)
+    view.CopyFrom(model)  # old models (initializers as inputs) are small
+    strip_initializer_inputs(view)
     return view
 
 

@@ -44,15 +44,23 @@ TOLERANCE = 1e-4
 CHECK_SEED = 0
 
 
-def modernize(model: onnx.ModelProto, label: str, base_dir: Path | None = None) -> list[str]:
-    """Strip initializers from the graph inputs and upgrade an old opset, in place; the report lines."""
-    notes = []
+def strip_initializer_inputs(model: onnx.ModelProto) -> list[str]:
+    """Take initializers that are also listed as graph inputs (the old ONNX Model Zoo shape) out of
+    the inputs, in place, so they are weights; the names taken out."""
     inits = {t.name for t in model.graph.initializer}
-    doubled = [v for v in model.graph.input if v.name in inits]
+    doubled = [v.name for v in model.graph.input if v.name in inits]
     if doubled:
         kept = [v for v in model.graph.input if v.name not in inits]
         del model.graph.input[:]
         model.graph.input.extend(kept)
+    return doubled
+
+
+def modernize(model: onnx.ModelProto, label: str, base_dir: Path | None = None) -> list[str]:
+    """Strip initializers from the graph inputs and upgrade an old opset, in place; the report lines."""
+    notes = []
+    doubled = strip_initializer_inputs(model)
+    if doubled:
         many = len(doubled) > 1
         notes.append(f"{len(doubled)} initializer{'s were' if many else ' was'} also "
                      f"{'graph inputs' if many else 'a graph input'} (IR {model.ir_version}): removed from the "
