@@ -150,6 +150,8 @@ def _args_pull(p):
     g.add_argument("--min-agreement", type=float, default=None, metavar="X",
                    help="the smallest variant whose primary metric (`quantzoo info MODEL` shows it as 'ranked "
                         "by') is >= X (a fraction)")
+    p.add_argument("--shape", default=None, metavar="NAME=AxBxC",
+                   help="refuse the chosen variant unless the catalog verified it at this input shape")
     _catalog(p)
     p.add_argument("-o", "--output-dir", default=".", metavar="DIR")
     _cache(p)

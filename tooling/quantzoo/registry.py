@@ -60,6 +60,7 @@ class Model:
     samples: list[str] = field(default_factory=list)
     card: str | None = None
     custom_ops: dict = field(default_factory=dict)  # {"domain.OpType": {class, source}}: see customops
+    shapes: list[str] = field(default_factory=list)  # promised input shapes, "NAME=SPEC" (quantzoo.shapes)
     path: Path | None = None
 
 

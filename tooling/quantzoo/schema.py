@@ -17,6 +17,7 @@ from typing import Any
 from .compare.metrics import METRICS
 from .compare.preprocess import PREPROCESSORS
 from .compare.tasks import TASKS
+from .errors import QuantzooError
 from .fetch.kinds import ARCHITECTURE_FIELDS, SOURCE_KINDS
 from .quantize.variants import parse_variant
 
@@ -55,6 +56,7 @@ MODEL_SCHEMA = {
     "tags": ("strlist", False),
     "samples": ("strlist", False),
     "custom_ops": ("custom_ops", False),  # {domain.OpType: {class: module:Class, source}}, see customops
+    "shapes": ("shapes", False),  # ["NAME=SPEC", ...] as `quantzoo shapes --input` takes them
 }
 
 DATASET_SCHEMA = {
@@ -235,6 +237,21 @@ class Checker:
             self.mapping(entry, {"class": ("str", True), "source": ("source", False)}, f"{k}.{op}")
             if isinstance(entry, dict) and isinstance(entry.get("class"), str) and ":" not in entry["class"]:
                 self.bad(f"{k}.{op}.class", f"expected 'module:Class', found {entry['class']!r}")
+
+    def _shapes(self, v, k):
+        from .shapes import parse_spec  # the grammar of `quantzoo shapes --input` (ARCHITECTURE.md, "Flexible shapes")
+
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+            self.bad(k, f"expected a non-empty list of 'NAME=SPEC' strings (e.g. x=1..32,3,224,224), found {v!r}")
+            return
+        names = []
+        for i, text in enumerate(v):
+            try:
+                names.append(parse_spec(text).name)
+            except QuantzooError as e:
+                self.bad(f"{k}[{i}]", str(e).splitlines()[0])
+        if len(set(names)) < len(names):
+            self.bad(k, "an input is named twice")
 
     def _task(self, v, k):
         self.value(v, tuple(TASKS), k)  # the Task records of quantzoo.compare.tasks

@@ -221,7 +221,8 @@ def make_flexible(model_or_path, specs):
     return model, report
 
 
-def _feeds(model, shapes: dict[str, list[int]], seed: int = 0) -> dict[str, np.ndarray]:
+def feeds(model, shapes: dict[str, list[int]], seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs (standard normal, a fixed seed; zeros for integer inputs) at `shapes`."""
     from onnx.helper import tensor_dtype_to_np_dtype
 
     rng = np.random.default_rng(seed)
@@ -244,28 +245,58 @@ def _session(model):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
+def check_shapes(specs: dict[str, InputSpec], ref: dict[str, list[int]]) -> list[dict[str, list[int]]]:
+    """The shapes a promise is checked at: every combination of the inputs' bounds or enumerated
+    shapes, thinned out evenly to at most MAX_CHECKS (the ends kept).
+
+    >>> check_shapes({"x": parse_spec("x=1..32,64")}, {"x": [1, 64]})
+    [{'x': [1, 64]}, {'x': [32, 64]}]
+    """
+    names = list(specs)
+    combos = list(itertools.product(*(specs[n].checks(ref[n]) for n in names)))
+    if len(combos) > MAX_CHECKS:
+        combos = [combos[round(i * (len(combos) - 1) / (MAX_CHECKS - 1))] for i in range(MAX_CHECKS)]
+    return [{n: list(s) for n, s in zip(names, combo)} for combo in combos]
+
+
+def promise(model) -> tuple[dict[str, InputSpec], dict[str, list[int]]] | None:
+    """The promise a flexible model carries in its metadata: (specs, original shapes), or None.
+
+    >>> import onnx
+    >>> m = onnx.ModelProto()
+    >>> _ = m.metadata_props.add(key=METADATA_KEY, value='{"x": {"ranges": [[1, 32], [64, 64]], "original": [1, 64]}}')
+    >>> specs, ref = promise(m)
+    >>> specs["x"].ranges, ref
+    (((1, 32), (64, 64)), {'x': [1, 64]})
+    """
+    raw = next((p.value for p in model.metadata_props if p.key == METADATA_KEY), None)
+    if raw is None:
+        return None
+    doc = json.loads(raw)
+    specs = {n: InputSpec(n, ranges=tuple(tuple(r) for r in d["ranges"])) if "ranges" in d
+             else InputSpec(n, shapes=tuple(tuple(s) for s in d["shapes"])) for n, d in doc.items()}
+    return specs, {n: list(d["original"]) for n, d in doc.items()}
+
+
 def _verify(original, model, specs: dict[str, InputSpec], ref: dict, report: ShapesReport) -> None:
     """Run `model` at every promised bound or shape, and against `original` at `ref`."""
     from .runtimes import short_error
 
     names = list(specs)
-    combos = list(itertools.product(*(specs[n].checks(ref[n]) for n in names)))
-    if len(combos) > MAX_CHECKS:
-        combos = [combos[round(i * (len(combos) - 1) / (MAX_CHECKS - 1))] for i in range(MAX_CHECKS)]
     try:
         sess = _session(model)
     except Exception as e:  # noqa: BLE001 - onnxruntime's own message names what it refused
         raise QuantzooError(f"onnxruntime cannot load the flexible model: {short_error(e)}") from None
-    for combo in combos:
-        shapes = {**ref, **{n: list(s) for n, s in zip(names, combo)}}
+    for checked in check_shapes(specs, ref):
+        shapes = {**ref, **checked}
         try:
-            sess.run(None, _feeds(model, shapes))
+            sess.run(None, feeds(model, shapes))
         except Exception as e:  # noqa: BLE001
             raise QuantzooError(f"the flexible model does not run at {_fmt({n: shapes[n] for n in names})}: "
                                 f"{short_error(e)}") from None
         report.checked.append({n: shapes[n] for n in names})
-    feeds = _feeds(model, ref, seed=1)
-    want, got = _session(original).run(None, feeds), sess.run(None, feeds)
+    at_ref = feeds(model, ref, seed=1)
+    want, got = _session(original).run(None, at_ref), sess.run(None, at_ref)
     diffs = [float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
              for a, b in zip(want, got)]
     report.max_abs_diff = max(diffs, default=0.0)

@@ -5,7 +5,8 @@
       "variants": [{"id", "mode", "nbits", "granularity", "file", "size", "sha256",
                     "metrics": {"<output>": {"<metric>": {"mean", "std", "n", "ci95", "excluded"?}}},
                     "runtimes"?: {"<runtime>": {"runs", "max_abs_diff", "error"?}},
-                    "files"?: [{"file", "size", "sha256"}]}],
+                    "files"?: [{"file", "size", "sha256"}],
+                    "shapes"?: {"accepted", "verified"}, "throughput"?: {"<batch>": samples/s}}],
       "custom_ops"?: [{"op", "domain", "class", "description", "attributes", "nodes",
                        "implementation": {"file", "size", "sha256"} | null}]}]}
 
@@ -17,6 +18,10 @@ folder under their published names.
 compatibility matrix: whether each ONNX runtime runs the file and the largest absolute
 difference of its outputs from onnxruntime's on the same evaluation samples (null for
 onnxruntime itself or when not measured); ``error`` says why it does not run or was skipped.
+
+``shapes`` and ``throughput`` (on a variant and on ``float``; absent when the model promises no
+shapes) are the accepted input shapes, where they were verified, and samples/s by batch size
+(`catalog.shapes`).
 
 ``custom_ops`` (absent for a model without them) lists the custom-domain ops the model's files
 need and where their Python implementation is in the site (`catalog.customops`).
@@ -37,7 +42,8 @@ from .customops import CustomOpEntry
 from .document import (FLOAT_VARIANT, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, CatalogIndex, ModelEntry, Source,
                        index_json_bytes)
 from .fields import FileEntry, file_name, is_url
+from .shapes import ShapeCheck, ShapesEntry
 from .variants import MetricSummary, RuntimeResult, VariantEntry
 
 __all__ = ["FLOAT_VARIANT", "SCHEMA_VERSION", "SUPPORTED_SCHEMA_VERSIONS", "CatalogIndex", "CustomOpEntry", "FileEntry",
-           "MetricSummary", "ModelEntry", "RuntimeResult", "Source", "VariantEntry", "file_name", "index_json_bytes", "is_url"]
+           "MetricSummary", "ModelEntry", "RuntimeResult", "ShapeCheck", "ShapesEntry", "Source", "VariantEntry", "file_name", "index_json_bytes", "is_url"]

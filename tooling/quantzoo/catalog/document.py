@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import QuantzooError
 from .customops import CustomOpEntry, parse_custom_ops
 from .fields import Entry, FileEntry, kind_of, malformed
+from .shapes import ShapesEntry, parse_shapes_fields, shapes_json
 from .variants import RuntimeResult, VariantEntry, parse_runtimes, runtimes_json
 
 SCHEMA_VERSION = 1
@@ -42,6 +43,8 @@ class ModelEntry(Entry):
     variants: tuple[VariantEntry, ...] = ()
     float_runtimes: dict[str, RuntimeResult] = field(default_factory=dict)  # written inside "float"
     custom_ops: tuple[CustomOpEntry, ...] = ()  # written only when the model has custom ops
+    float_shapes: ShapesEntry | None = None  # written inside "float", for a model with `shapes`
+    float_throughput: dict[str, float] = field(default_factory=dict)  # written inside "float"
 
     def variant(self, variant_id: str) -> VariantEntry | None:
         return next((v for v in self.variants if v.id == variant_id), None)
@@ -55,12 +58,14 @@ class ModelEntry(Entry):
         f = self.float
         if f is None:
             return None
-        return VariantEntry(FLOAT_VARIANT, "float", 32, None, f.file, f.size, f.sha256, {}, self.float_runtimes)
+        return VariantEntry(FLOAT_VARIANT, "float", 32, None, f.file, f.size, f.sha256, {}, self.float_runtimes,
+                            shapes=self.float_shapes, throughput=self.float_throughput)
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "task": self.task, "license": self.license,
                 "parameters": self.parameters, "source": self.source.to_json() if self.source else None,
-                "float": self.float.to_json() | runtimes_json(self.float_runtimes) if self.float else None,
+                "float": self.float.to_json() | runtimes_json(self.float_runtimes)
+                | shapes_json(self.float_shapes, self.float_throughput) if self.float else None,
                 "recommended": self.recommended,
                 "variants": [v.to_json() for v in self.variants]
                 } | ({"custom_ops": [c.to_json() for c in self.custom_ops]} if self.custom_ops else {})
@@ -85,6 +90,8 @@ class ModelEntry(Entry):
         flt = FileEntry._parse(doc["float"], f"{key}.float", problems) if doc.get("float") is not None else None
         float_runtimes = parse_runtimes(doc["float"].get("runtimes", {}), f"{key}.float.runtimes", problems) \
             if isinstance(doc.get("float"), dict) else {}
+        float_shapes, float_throughput = parse_shapes_fields(doc["float"], f"{key}.float", problems) \
+            if isinstance(doc.get("float"), dict) else (None, {})
         raw = doc.get("variants")
         if not isinstance(raw, list):
             problems.append(f"{key}.variants: expected a list, found {kind_of(raw)}")
@@ -101,7 +108,7 @@ class ModelEntry(Entry):
         if not ok or len(problems) > n:
             return None
         return cls(mid, doc.get("name"), doc.get("task"), doc.get("license"), doc.get("parameters"), source, flt,
-                   rec, tuple(variants), float_runtimes, custom_ops)
+                   rec, tuple(variants), float_runtimes, custom_ops, float_shapes, float_throughput)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fields import Entry, FileEntry, check_file, file_name, kind_of, number, parse_files
+from .shapes import ShapesEntry, parse_shapes_fields, shapes_json
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class VariantEntry(Entry):
     metrics: dict[str, dict[str, MetricSummary]] = field(default_factory=dict)
     runtimes: dict[str, RuntimeResult] = field(default_factory=dict)
     files: tuple[FileEntry, ...] = ()  # files the variant reads beside its .onnx (external data), same folder
+    shapes: ShapesEntry | None = None  # accepted and verified input shapes (a model with `shapes`)
+    throughput: dict[str, float] = field(default_factory=dict)  # {"batch": samples/s} on the build machine
 
     def metric(self, output: str, metric: str) -> float | None:
         """The mean of one metric of one output, or None when it was not measured.
@@ -152,7 +155,8 @@ class VariantEntry(Entry):
         return {"id": self.id, "mode": self.mode, "nbits": self.nbits, "granularity": self.granularity,
                 "file": self.file, "size": self.size, "sha256": self.sha256,
                 "metrics": {out: {m: s.to_json() for m, s in ms.items()} for out, ms in self.metrics.items()}
-                } | runtimes_json(self.runtimes) | ({"files": [f.to_json() for f in self.files]} if self.files else {})
+                } | runtimes_json(self.runtimes) | ({"files": [f.to_json() for f in self.files]} if self.files else {}) \
+            | shapes_json(self.shapes, self.throughput)
 
     @classmethod
     def _parse(cls, doc: Any, key: str, problems: list[str]) -> VariantEntry | None:
@@ -166,7 +170,8 @@ class VariantEntry(Entry):
         metrics = _parse_metrics(doc.get("metrics", {}), f"{key}.metrics", problems)
         runtimes = parse_runtimes(doc.get("runtimes", {}), f"{key}.runtimes", problems)
         files = parse_files(doc.get("files", []), f"{key}.files", problems)
+        shapes, throughput = parse_shapes_fields(doc, key, problems)
         if not (isinstance(vid, str) and vid and file_ok):
             return None
         return cls(vid, doc.get("mode"), doc.get("nbits"), doc.get("granularity"), doc["file"], doc["size"],
-                   doc["sha256"], metrics, runtimes, files)
+                   doc["sha256"], metrics, runtimes, files, shapes, throughput)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import QuantzooError
 from ..units import human_size
-from .select import agreement, check_constraints, primary_metric, select_variant
+from .select import agreement, check_constraints, check_shape, primary_metric, select_variant
 from .transfer import deliver, deliver_variant, fetch_custom_ops, fetch_variant, open_catalog, resolve
 
 
@@ -97,6 +97,7 @@ def cli_info(args) -> int:
                          ("source", m.source.url if m.source else None),
                          ("source sha256", m.source.sha256 if m.source else None),
                          ("float", f"{human_size(flt.size)}  sha256 {flt.sha256}" if flt else None),
+                         ("shapes", m.float_shapes.describe() if m.float_shapes else None),
                          ("recommended", m.recommended or "none"),
                          ("ranked by", f"{key[1]} ({key[0]})" if key else "no primary metric")):
         if value:
@@ -130,6 +131,8 @@ def cli_pull(args) -> int:
     cat = open_catalog(args.catalog, trust_key=args.trust_key)
     m = cat.model(args.model)
     entry = select_variant(m, variant=args.variant, max_size=args.max_size, min_agreement=args.min_agreement)
+    if getattr(args, "shape", None):
+        check_shape(m, entry, args.shape)
     dest = deliver_variant(fetch_variant(cat, entry, args.cache), Path(args.output_dir))
     ops = fetch_custom_ops(cat, m, args.cache)
     for op, blob in ops:

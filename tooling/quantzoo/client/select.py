@@ -166,3 +166,29 @@ def select_variant(model: ModelEntry, *, variant: str | None = None, max_size: i
 
 def _fmt(value: float | None) -> str:
     return "unmeasured" if value is None else f"{value:.6g}"
+
+
+def check_shape(model: ModelEntry, entry: VariantEntry, shape: str) -> None:
+    """Refuse `entry` unless it was verified at `shape` (``NAME=AxBxC``): within its accepted
+    shapes, every verified shape running (`catalog.ShapesEntry.accepts`).
+
+    >>> from quantzoo.catalog import ShapeCheck, ShapesEntry
+    >>> s = ShapesEntry({"x": {"ranges": [[1, 32], [64, 64]], "original": [1, 64]}},
+    ...                 (ShapeCheck("1x64", True), ShapeCheck("32x64", True)))
+    >>> v = VariantEntry("a", None, None, None, "a.onnx", 1, "0" * 64, shapes=s)
+    >>> check_shape(ModelEntry("m", variants=(v,)), v, "x=32x64")
+    >>> check_shape(ModelEntry("m", variants=(v,)), v, "x=64x64")
+    Traceback (most recent call last):
+    quantzoo.errors.QuantzooError: variant 'a' of 'm' is not verified at x=64x64; it accepts x=1..32,64 (verified at 1x64, 32x64).
+    """
+    name, eq, dims = shape.partition("=")
+    if not eq or not name or not all(d.isdigit() for d in dims.split("x")):
+        raise UsageError(f"--shape takes NAME=AxBxC (an input name and its sizes, e.g. x=1x3x224x224), got {shape!r}.")
+    s = entry.shapes
+    if s is None:
+        raise QuantzooError(f"variant {entry.id!r} of {model.id!r} promises no input shapes (its catalog entry has "
+                            f"none), so it is not verified at {shape}.")
+    if not s.accepts(name, [int(d) for d in dims.split("x")]):
+        verified = ", ".join(f"{c.shape}{'' if c.runs else ' (fails)'}" for c in s.verified) or "none"
+        raise QuantzooError(f"variant {entry.id!r} of {model.id!r} is not verified at {shape}; it accepts "
+                            f"{s.describe()} (verified at {verified}).")

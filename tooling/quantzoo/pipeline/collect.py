@@ -8,7 +8,8 @@ from pathlib import Path
 from ..cache import Cache, sha256_file
 from ..errors import QuantzooError
 from .plan import Failure, Job, ModelState
-from .store import artifact_files, artifact_paths, comparison_path, preview_path, read_artifact, read_runtimes
+from .store import (artifact_files, artifact_paths, comparison_path, preview_path, read_artifact, read_runtimes,
+                    read_shapes)
 
 
 def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
@@ -20,8 +21,11 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
     from ..publish import BuiltModel, BuiltVariant
 
     model = state.model
+    from .flexible import shape_failure
+
     failed = {f.variant for f in state.failures}
     variants = []
+    float_shapes = None
     for job in jobs:
         if job.variant in failed:
             continue
@@ -31,13 +35,18 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
             state.failures.append(Failure(model.id, job.variant, "collect",
                                           "its results are missing from the cache after the build"))
             continue
+        shapes, float_shapes = read_shapes(cache, job, meta["sha256"])
+        if job.shapes and (shapes is None or float_shapes is None or shape_failure(shapes)):
+            state.failures.append(Failure(model.id, job.variant, "shapes", shape_failure(shapes) or
+                                          "its shape checks are missing from the cache after the build"))
+            continue
         comparison = json.loads(cpath.read_text(encoding="utf-8"))
         pv = preview_path(cache, job.keys.preview(meta["sha256"]))
         variant = next(v for v in model.variants if v.id == job.variant)
         variants.append(BuiltVariant(variant, artifact_paths(cache, job.keys.artifact)[0], meta["sha256"],
                                      meta["size"], comparison, pv if pv.is_file() else None,
                                      runtimes=read_runtimes(cache, job, meta["sha256"])[0],
-                                     files=tuple(artifact_files(cache, meta))))
+                                     files=tuple(artifact_files(cache, meta)), shapes=shapes))
     if not variants:
         return None
     pin, pfl = preview_path(cache, jobs[0].keys.float_preview, "input"), preview_path(cache, jobs[0].keys.float_preview)
@@ -55,7 +64,7 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
                       failures=list(state.failures), preview_input=pin if pin.is_file() else None,
                       preview_float=pfl if pfl.is_file() else None, dataset=reg.datasets.get(model.dataset),
                       named=named, float_runtimes=read_runtimes(cache, jobs[0], variants[0].sha256)[1],
-                      custom_ops=custom_ops(model, state.float_path, cache))
+                      custom_ops=custom_ops(model, state.float_path, cache), float_shapes=float_shapes)
 
 
 def _json_value(v):

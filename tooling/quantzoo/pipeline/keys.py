@@ -9,6 +9,8 @@ every result and a change anywhere upstream never serves an old one (ARCHITECTUR
     derived/previews/<key>[-input].png       preview_key: one model file's output map on one input
     derived/graph-info/<key>.json            graph_info_key: facts about a float model's graph
     derived/runtimes/<key>.json              compat_key: one model file's runtime compatibility matrix
+    derived/flexible/<key>.onnx              flexible_key: a float model made flexible (manifest `shapes`)
+    derived/shapes/<key>.json                shapes_key: one model file run at its promised shapes, timed
 
 The keys of one model × variant are computed once, in `plan.JobKeys`.
 """
@@ -97,3 +99,23 @@ def compat_key(model_sha256: str, float_sha256: str, identity: dict, runtimes: d
     False
     """
     return key_of("runtimes", model_sha256, float_sha256, identity, runtimes, version)
+
+
+def flexible_key(float_sha256: str, shapes: list | tuple, version: str = __version__) -> str:
+    """The cache key of a float model made flexible by the manifest's `shapes` ("NAME=SPEC" strings).
+
+    >>> flexible_key("a" * 64, ["x=1..32,64"]) == flexible_key("a" * 64, ["x=1..8,64"])
+    False
+    """
+    return key_of("flexible", float_sha256, list(shapes), version)
+
+
+def shapes_key(model_sha256: str, float_sha256: str, shapes: list | tuple, ort_version: str,
+               version: str = __version__) -> str:
+    """The cache key of one model file's shape checks and throughput: its bytes, its float
+    model's (the reference at each shape), the promised shapes and the onnxruntime version.
+
+    >>> shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.23") == shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.24")
+    False
+    """
+    return key_of("shapes", model_sha256, float_sha256, list(shapes), ort_version, version)

@@ -59,6 +59,7 @@ class Job:
     float_path: str
     keys: JobKeys
     previews: bool        # the model has a map output: draw output previews
+    shapes: tuple[str, ...] = ()  # the manifest's promised shapes: check them, time batches
 
     @property
     def float_sha256(self) -> str:
@@ -90,7 +91,7 @@ class JobResult:
 
     model: str
     variant: str
-    did: tuple[str, ...] = ()                       # of "quantize", "compare", "preview"
+    did: tuple[str, ...] = ()                       # of "quantize", "compare", "runtimes", "shapes", "preview"
     failure: Failure | None = None
     seconds: dict[str, float] = field(default_factory=dict)   # worker time per stage
 
@@ -140,7 +141,8 @@ def model_jobs(zoo: str, cache: str, model, float_path: str, float_sha256: str, 
     """The jobs of one model, one per variant, in manifest order."""
     previews = map_output(model) is not None
     return [Job(zoo=zoo, cache=cache, model=model.id, variant=v.id, float_path=float_path,
-                keys=JobKeys.of(model, v, float_sha256, dataset), previews=previews)
+                keys=JobKeys.of(model, v, float_sha256, dataset), previews=previews,
+                shapes=tuple(getattr(model, "shapes", None) or ()))
             for v in model.variants]
 
 

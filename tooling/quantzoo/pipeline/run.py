@@ -20,7 +20,8 @@ from .graphinfo import cached_graph_info
 from .plan import Failure, JobResult, ModelState, Plan, interleave, model_jobs
 from .store import is_done
 
-_DONE = {"quantize": "quantized", "compare": "compared", "runtimes": "runtimes checked", "preview": "preview drawn"}
+_DONE = {"quantize": "quantized", "compare": "compared", "runtimes": "runtimes checked", "shapes": "shapes checked",
+         "preview": "preview drawn"}
 
 
 @dataclass
@@ -83,6 +84,19 @@ def inspect(st: ModelState, cache: Cache) -> None:
         st.error = Failure(st.model.id, None, "inspect", _message(e))
 
 
+def make_flexible_float(st: ModelState, cache: Cache) -> None:
+    """A model with `shapes`: its float file becomes the flexible one every variant is quantized
+    from and that is published; a graph that cannot follow fails that model only."""
+    from .flexible import flexible_float
+
+    try:
+        st.float_path = flexible_float(st.model, st.float_path, st.float_sha256, cache)
+        st.float_sha256 = sha256_file(st.float_path)
+        st.info = cached_graph_info(cache, st.float_path, st.float_sha256)
+    except Exception as e:
+        st.error = Failure(st.model.id, None, "shapes", _message(e))
+
+
 def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, console=None,
                  executor: Executor | None = None) -> BuildResult:
     """Fetch, quantize and compare every model × variant (incrementally, in parallel)."""
@@ -103,6 +117,8 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
             st = states[m.id]
             if st.error is None:
                 inspect(st, cache)
+            if st.error is None and getattr(m, "shapes", None):
+                make_flexible_float(st, cache)
             if st.error is None:
                 planned += model_jobs(str(reg.root), str(cache.root), m, str(st.float_path), st.float_sha256,
                                       reg.datasets.get(m.dataset))

@@ -99,6 +99,40 @@ def read_runtimes(cache: Cache, job, artifact_sha256: str) -> tuple[dict, dict]:
     return out[0], out[1]
 
 
+def flexible_path(cache: Cache, key: str) -> Path:
+    """A float model made flexible (`shapes.make_flexible`) for a manifest's `shapes`."""
+    return cache.derived("flexible", key, ".onnx")
+
+
+def shapes_keys(job, artifact_sha256: str) -> tuple[str, str]:
+    """The shape-check keys of a job's artifact and of its float model, for this onnxruntime."""
+    import onnxruntime
+
+    from .keys import shapes_key
+
+    return (shapes_key(artifact_sha256, job.float_sha256, job.shapes, onnxruntime.__version__),
+            shapes_key(job.float_sha256, job.float_sha256, job.shapes, onnxruntime.__version__))
+
+
+def shapes_path(cache: Cache, key: str) -> Path:
+    """One model file's shape checks and throughput (`pipeline.flexible.measure`) as JSON."""
+    return cache.derived("shapes", key, ".json")
+
+
+def read_shapes(cache: Cache, job, artifact_sha256: str) -> tuple[dict | None, dict | None]:
+    """The stored shape results of a job's artifact and of its float model (None: none; always
+    None for a model without `shapes`)."""
+    if not job.shapes:
+        return None, None
+    out = []
+    for key in shapes_keys(job, artifact_sha256):
+        try:
+            out.append(json.loads(shapes_path(cache, key).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            out.append(None)
+    return out[0], out[1]
+
+
 def is_done(cache: Cache, job) -> bool:
     """Whether every stored result of one `plan.Job` is already in the cache."""
     meta = read_artifact(cache, job.keys.artifact)
@@ -107,6 +141,8 @@ def is_done(cache: Cache, job) -> bool:
     if not comparison_path(cache, job.keys.comparison(meta["sha256"])).is_file():
         return False
     if not all(runtimes_path(cache, k).is_file() for k in compat_keys(job, meta["sha256"])):
+        return False
+    if job.shapes and not all(shapes_path(cache, k).is_file() for k in shapes_keys(job, meta["sha256"])):
         return False
     if job.previews:
         if not preview_path(cache, job.keys.preview(meta["sha256"])).is_file():

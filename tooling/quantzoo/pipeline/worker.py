@@ -1,5 +1,6 @@
 """One job in a worker: make sure one model × variant has its artifact, comparison, runtime
-compatibility matrices (the artifact's and its float model's) and previews in the cache. Runs in a worker process (or in-process with ``--jobs 1``); everything it needs
+compatibility matrices (the artifact's and its float model's), shape checks (a model with
+`shapes`) and previews in the cache. Runs in a worker process (or in-process with ``--jobs 1``); everything it needs
 comes in the `Job`, everything it did goes back in the `JobResult`."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from ..cache import Cache, atomic_path, key_of, sha256_file, write_json
 from ..errors import QuantzooError
 from .plan import Failure, Job, JobResult
 from .previews import draw_previews
-from .store import artifact_data_name, artifact_paths, comparison_path, compat_keys, preview_path, read_artifact, runtimes_path
+from .store import (artifact_data_name, artifact_paths, comparison_path, compat_keys, preview_path, read_artifact,
+                    runtimes_path, shapes_keys, shapes_path)
 
 # per worker process: loaded registries, and the prepared evaluations of the last few models
 _REGISTRIES: dict[str, object] = {}
@@ -100,6 +102,31 @@ def _runtimes(job: Job, cache: Cache, art_path: Path, artifact_sha256: str, eval
     return True
 
 
+def _shapes(model, job: Job, cache: Cache, art_path: Path, artifact_sha256: str) -> bool:
+    """Check the artifact and its float model at the promised shapes and time them (the float
+    model's once, under a lock); whether anything was measured. A promised shape the artifact
+    does not run at fails the job, after its measurement is stored (`collect` reads it back)."""
+    from .flexible import measure, shape_failure
+
+    art_key, float_key = shapes_keys(job, artifact_sha256)
+    art_out, float_out = shapes_path(cache, art_key), shapes_path(cache, float_key)
+    did = not (art_out.is_file() and float_out.is_file())
+    ops = None
+    if did and model.custom_ops:
+        from ..compare.core import model_custom_ops
+
+        ops = model_custom_ops(model, cache)
+    with cache.lock(f"shapes-{float_key[:24]}"):  # every variant's job needs the float's: measure it once
+        if not float_out.is_file():
+            write_json(float_out, measure(Path(job.float_path), Path(job.float_path), ops))
+    if not art_out.is_file():
+        write_json(art_out, measure(art_path, Path(job.float_path), ops))
+    why = shape_failure(json.loads(art_out.read_text(encoding="utf-8")))
+    if why:
+        raise QuantzooError(why)
+    return did
+
+
 def run_job(job: Job) -> JobResult:
     """Bring one model × variant into the cache; failures come back in the result, never raised."""
     did: list[str] = []
@@ -141,6 +168,12 @@ def run_job(job: Job) -> JobResult:
         if _runtimes(job, cache, art_path, meta["sha256"], lambda: ev or _evaluation(model, job, reg, cache)):
             did.append("runtimes")
         lap("runtimes")
+
+        if job.shapes:
+            stage = "shapes"
+            if _shapes(model, job, cache, art_path, meta["sha256"]):
+                did.append("shapes")
+            lap("shapes")
 
         if job.previews:
             stage = "preview"

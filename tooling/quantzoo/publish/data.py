@@ -27,6 +27,7 @@ class BuiltVariant:
     preview: Path | None = None  # PNG of the output map on the preview input (map-output models)
     files: tuple = ()            # files the artifact reads beside it (external data): (path, {file, sha256, size})
     runtimes: dict = field(default_factory=dict)  # runtimes.compatibility: {runtime: {runs, max_abs_diff, error}}
+    shapes: dict | None = None   # pipeline.flexible.measure: {accepted, verified, throughput}; None without `shapes`
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class BuiltModel:
     named: dict | None = None                    # compare.named.named_predictions: top labels on named samples
     float_runtimes: dict = field(default_factory=dict)  # the float model's runtimes.compatibility
     custom_ops: tuple[BuiltCustomOp, ...] = ()   # the custom ops its files need, with their implementations
+    float_shapes: dict | None = None             # the float model's pipeline.flexible.measure
 
 
 # --- small pure helpers ---------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..catalog import (CatalogIndex, CustomOpEntry, FileEntry, MetricSummary, ModelEntry, RuntimeResult, Source,
-                       VariantEntry, index_json_bytes)
+from ..catalog import (CatalogIndex, CustomOpEntry, FileEntry, MetricSummary, ModelEntry, RuntimeResult, ShapeCheck,
+                       ShapesEntry, Source, VariantEntry, index_json_bytes)
 from .data import (BuiltCustomOp, BuiltModel, finite, float_file_name, public_file, recommend, site_file, source_sha256,
                    source_url, summary, variant_file_name)
 
@@ -20,6 +20,15 @@ def _runtimes(matrix: dict) -> dict[str, RuntimeResult]:
     """A stored runtime matrix (`runtimes.compatibility`) as catalog entries."""
     return {name: RuntimeResult(bool(row.get("runs")), finite(row.get("max_abs_diff")), row.get("error"))
             for name, row in matrix.items()}
+
+
+def _shapes(measured: dict | None) -> tuple[ShapesEntry | None, dict[str, float]]:
+    """A stored shape measurement (`pipeline.flexible.measure`) as catalog entries; none without one."""
+    if not measured:
+        return None, {}
+    checks = tuple(ShapeCheck(c["shape"], bool(c["runs"]), finite(c.get("max_abs_diff")), finite(c.get("top1_agreement")),
+                              c.get("error")) for c in measured.get("verified", []))
+    return ShapesEntry(measured["accepted"], checks), dict(measured.get("throughput") or {})
 
 
 def custom_op_entry(model_id: str, op: BuiltCustomOp) -> CustomOpEntry:
@@ -42,9 +51,10 @@ def index_entry(bm: BuiltModel, artifact_base_url: str | None = None) -> ModelEn
                          file=public_file(m.id, variant_file_name(m.id, v.variant.id), artifact_base_url),
                          size=v.size, sha256=v.sha256, metrics=_metrics(v.comparison), runtimes=_runtimes(v.runtimes),
                          files=tuple(FileEntry(public_file(m.id, f["file"], artifact_base_url), f["size"], f["sha256"])
-                                     for _, f in v.files))
+                                     for _, f in v.files), shapes=_shapes(v.shapes)[0], throughput=_shapes(v.shapes)[1])
             for v in bm.variants),
         float_runtimes=_runtimes(bm.float_runtimes),
+        float_shapes=_shapes(bm.float_shapes)[0], float_throughput=_shapes(bm.float_shapes)[1],
         custom_ops=tuple(custom_op_entry(m.id, op) for op in bm.custom_ops))
 
 

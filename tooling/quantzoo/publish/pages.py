@@ -11,6 +11,7 @@ from ..units import human_count, human_size
 from ..compare.summary import excluded_note, format_summary
 from .data import (BuiltModel, float_file_name, metric_mean, metric_summary, public_file,
                    recommend, safe_href, site_file, source_sha256, source_url, variant_file_name, variant_meets)
+from .shapetables import shapes_context
 
 
 def metric_columns(bm: BuiltModel) -> list[tuple[str, str]]:
@@ -115,6 +116,7 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
         "named": named_context(bm),
         "graph": graph_context(info.get("graph")),
         "runtimes": runtimes_context(bm),
+        "shapes": shapes_context(bm),
         "custom_ops": custom_ops_context(bm),
     }
 
