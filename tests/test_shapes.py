@@ -195,3 +195,11 @@ def test_a_spec_outside_the_grammar_is_a_usage_error_showing_it(text):
 
 def test_an_open_upper_bound_is_checked_at_twice_the_original_size():
     assert InputSpec("x", ranges=((1, None), (3, 3))).checks([4, 3]) == [(1, 3), (8, 3)]
+
+
+def test_an_input_declared_with_minus_one_for_any_size_is_flexible_too(fcn, tmp_path):
+    # PaddleOCR's exports declare a dynamic batch as dim_value -1 rather than a named dim
+    model = onnx.load(fcn)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1
+    flex, _ = make_flexible(model, ["x=1..4,3,224,224"])
+    assert _run(flex, _x(4, 3, 224, 224)).shape[0] == 4

@@ -162,7 +162,9 @@ def _plan(model, specs: dict[str, InputSpec]):
     for name, spec in specs.items():
         if name not in real:
             raise UsageError(f"--input {name}: the model has no input {name!r}; its inputs: {', '.join(real)}")
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in real[name].type.tensor_type.shape.dim]
+        # a dim_value of 0 or -1 (some exporters write -1 for "any") is no size at all
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                for d in real[name].type.tensor_type.shape.dim]
         if len(dims) != spec.rank:
             raise UsageError(f"--input {name}: the spec has {spec.rank} dimensions, input {name!r} has {len(dims)}")
         checks, vary = spec.checks([d or 1 for d in dims]), spec.varying()
@@ -176,7 +178,7 @@ def _plan(model, specs: dict[str, InputSpec]):
         symbols[name] = [f"{name}_dim{i}" if i in vary else checks[0][i] for i in range(len(dims))]
     for name, vi in real.items():  # inputs left alone: symbolic dims run at 1
         if name not in specs:
-            ref[name] = probe[name] = [d.dim_value or 1 for d in vi.type.tensor_type.shape.dim]
+            ref[name] = probe[name] = [max(d.dim_value, 1) for d in vi.type.tensor_type.shape.dim]
     return ref, probe, symbols
 
 

@@ -110,6 +110,11 @@ def flexible_key(float_sha256: str, shapes: list | tuple, version: str = __versi
     return key_of("flexible", float_sha256, list(shapes), version)
 
 
+# Bump when what `flexible.measure` measures changes: cached shape checks are keyed by it.
+# 2: top-1 agreement only for [N, classes] outputs; throughput from the median of timed runs.
+SHAPES_REVISION = 2
+
+
 def shapes_key(model_sha256: str, float_sha256: str, shapes: list | tuple, ort_version: str,
                version: str = __version__) -> str:
     """The cache key of one model file's shape checks and throughput: its bytes, its float
@@ -118,4 +123,4 @@ def shapes_key(model_sha256: str, float_sha256: str, shapes: list | tuple, ort_v
     >>> shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.23") == shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.24")
     False
     """
-    return key_of("shapes", model_sha256, float_sha256, list(shapes), ort_version, version)
+    return key_of("shapes", model_sha256, float_sha256, list(shapes), ort_version, version, SHAPES_REVISION)
