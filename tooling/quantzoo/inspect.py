@@ -6,8 +6,7 @@ external data files, which are never read), custom-domain nodes, and what `quant
 compress and leave alone with its reasons: `quantize.weights.select` itself decides, so the
 answer is the engine's own (ARCHITECTURE.md, "Where weights live in real models").
 
-`inspect_model` gives the whole report as plain JSON-ready data; `graph_summary` the short
-form the model page shows (pipeline/graphinfo.py caches it with the float model's graph facts).
+`inspect_model` gives the whole report as JSON-ready data; `graph_summary` the page's short form.
 """
 
 from __future__ import annotations
