@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -51,6 +52,14 @@ def test_a_model_with_shapes_is_verified_timed_published_and_pull_checks_the_sha
     assert "not verified at x=64x64" in err and "1x64, 32x64" in err
     assert main(["info", "tiny-classifier", "--catalog", catalog]) == 0
     assert "x=1..32,64" in capfd.readouterr().out
+
+    import quantzoo  # the Python client takes the same check
+
+    sess = quantzoo.load("tiny-classifier", "fp16", catalog=catalog, cache=tmp_path / "cc", session=True,
+                         shape="x=32x64")
+    assert sess.run(None, {"x": np.zeros((32, 64), np.float32)})[0].shape == (32, 10)
+    with pytest.raises(quantzoo.QuantzooError, match="not verified at x=64x64"):
+        quantzoo.load("tiny-classifier", "fp16", catalog=catalog, cache=tmp_path / "cc", shape="x=64x64")
 
 
 def test_a_float_model_that_cannot_be_made_flexible_fails_alone(tmp_path, capfd):

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..catalog import file_name
-from .select import check_constraints, find_model, primary_metric, select_variant
+from .select import check_constraints, check_shape, find_model, primary_metric, select_variant
 from .transfer import (Catalog, catalog_location, deliver, deliver_variant, fetch_custom_ops, fetch_entry, fetch_variant,
                        open_catalog, resolve)
 
@@ -23,7 +23,7 @@ __all__ = ["Catalog", "CustomOpsFromCatalog", "catalog_location", "deliver", "de
 def pull(model: str, variant: str | None = None, *, max_size: int | None = None,
          min_agreement: float | None = None, catalog: str | os.PathLike | None = None,
          output_dir: str | os.PathLike | None = None, cache=None, progress: bool | None = None,
-         trust_key: str | os.PathLike | None = None) -> Path:
+         trust_key: str | os.PathLike | None = None, shape: str | None = None) -> Path:
     """Fetch one variant of `model` (chosen by `select_variant`) and return its local path.
 
     With `output_dir` the file lands there under its published name; without, the path is the
@@ -31,18 +31,21 @@ def pull(model: str, variant: str | None = None, *, max_size: int | None = None,
     fetched and verified whole and its files put side by side, in `output_dir` or in the cache's
     ``derived/variants/<sha256>/``, so ``onnxruntime.InferenceSession(path)`` finds its data.
     A model with custom ops also gets their implementation files, verified, beside it in
-    `output_dir`. `trust_key`: see `open_catalog` (a signed catalog).
+    `output_dir`. `trust_key`: see `open_catalog` (a signed catalog). `shape` (``NAME=AxBxC``):
+    refuse the chosen variant unless the catalog verified it at that input shape.
 
     >>> pull("magika-standard-v3", max_size=500_000, catalog="https://example.org/zoo/", output_dir=".")  # doctest: +SKIP
     PosixPath('magika-standard-v3-kmeans-4.onnx')
     """
     check_constraints(max_size, min_agreement)
     cat = open_catalog(catalog, trust_key=trust_key)
-    return _pull(cat, cat.model(model), variant, max_size, min_agreement, output_dir, cache, progress)
+    return _pull(cat, cat.model(model), variant, max_size, min_agreement, output_dir, cache, progress, shape)
 
 
-def _pull(cat: Catalog, m, variant, max_size, min_agreement, output_dir, cache, progress) -> Path:
+def _pull(cat: Catalog, m, variant, max_size, min_agreement, output_dir, cache, progress, shape=None) -> Path:
     entry = select_variant(m, variant=variant, max_size=max_size, min_agreement=min_agreement)
+    if shape:
+        check_shape(m, entry, shape)
     blobs = fetch_variant(cat, entry, cache, progress=progress)
     if output_dir is not None:
         for op, blob in fetch_custom_ops(cat, m, cache, progress=progress):
@@ -60,13 +63,14 @@ def _pull(cat: Catalog, m, variant, max_size, min_agreement, output_dir, cache, 
 def load(model: str, variant: str | None = None, *, catalog: str | os.PathLike | None = None,
          session: bool = False, max_size: int | None = None, min_agreement: float | None = None,
          cache=None, output_dir: str | os.PathLike | None = None, trust_key: str | os.PathLike | None = None,
-         custom_ops: dict | None = None):
+         custom_ops: dict | None = None, shape: str | None = None):
     """A verified variant of `model` from a catalog: its local path, or an onnxruntime session.
 
     Without `variant` (or a constraint) it is the recommended one; `catalog` defaults to
     ``$QUANTZOO_CATALOG``. The path is the content-addressed file in the cache unless
     `output_dir` is given. With `trust_key` (or ``$QUANTZOO_TRUST_KEY``) the catalog must be
-    signed by that key.
+    signed by that key. With `shape` (``NAME=AxBxC``) the variant must have been verified at
+    that input shape (see `pull`).
 
     A model with custom ops gets a session with their classes registered
     (`quantzoo.customops.session_options`): `custom_ops` ``{"domain.OpType": class or
@@ -83,7 +87,7 @@ def load(model: str, variant: str | None = None, *, catalog: str | os.PathLike |
     check_constraints(max_size, min_agreement)
     cat = open_catalog(catalog, trust_key=trust_key)
     m = cat.model(model)
-    path = _pull(cat, m, variant, max_size, min_agreement, output_dir, cache, False)
+    path = _pull(cat, m, variant, max_size, min_agreement, output_dir, cache, False, shape)
     if not session:
         return path
     import onnxruntime as ort
