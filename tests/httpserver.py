@@ -189,15 +189,16 @@ class LocalServer:
         self._httpd.server_close()
 
 
-def wheel(name: str, version: str, files: dict[str, bytes]) -> tuple[str, bytes]:
-    """A minimal valid pure-Python wheel holding `files`: (its file name, its bytes).
+def wheel(name: str, version: str, files: dict[str, bytes], metadata: str = "") -> tuple[str, bytes]:
+    """A minimal valid pure-Python wheel holding `files`: (its file name, its bytes). `metadata`:
+    more METADATA header lines (``License-Expression: MIT\n``...).
 
     The bytes are the same on every call (fixed timestamps), so a test can pin their sha256.
     """
     dist = re.sub(r"[-_.]+", "_", name)
     info = f"{dist}-{version}.dist-info"
     members = dict(files)
-    members[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    members[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{metadata}".encode()
     members[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: quantzoo-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     record = []
     for path, data in members.items():

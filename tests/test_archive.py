@@ -78,6 +78,15 @@ def test_links_are_refused_in_zips_and_tars(tmp_path):
         extract(t, "**", tmp_path / "out2")
 
 
+def test_a_link_the_pattern_does_not_select_is_left_alone(tmp_path):
+    t = _tar(tmp_path / "l.tar.gz", {"pkg/a.txt": b"a"}, symlink=("pkg/doc/link", "/etc/passwd"))
+    assert [p.read_bytes() for p in extract(t, "pkg/a.txt", tmp_path / "out")] == [b"a"]
+    assert [p.name for p in extract(t, "pkg/*.txt", tmp_path / "out2")] == ["a.txt"]
+    with pytest.raises(FetchError, match="'pkg/doc/link' is a link or device file"):
+        extract(t, "pkg/**", tmp_path / "out3")
+    assert not (tmp_path / "out3").exists()
+
+
 def test_a_pattern_that_matches_nothing_lists_members_near_it(tmp_path):
     arc = _zip(tmp_path / "p.whl", {"pkg/models/a.onnx": b"a"})
     with pytest.raises(FetchError) as e:

