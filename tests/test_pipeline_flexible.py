@@ -119,3 +119,32 @@ def test_a_wrong_shapes_entry_is_a_manifest_problem(tmp_path):
     _promise(zoo, "tiny-classifier", ["x=4..2,64"])
     with pytest.raises(ManifestError, match=r"shapes\[0\].*the range 4\.\.2 is empty"):
         load_registry(zoo)
+
+
+def test_a_model_with_a_custom_layer_promises_a_batch_range_and_every_variant_is_checked(tmp_path):
+    """Like stn-digits: the custom layer's class (the manifest's custom_ops) runs in the float
+    model's flexible conversion and in every shape check."""
+    from tinymodels import AFFINE_CODE, CUSTOM_OP, custom_op_model
+    from tinyzoo import sha
+
+    zoo = make_zoo(tmp_path / "zoo")
+    onnx_path = custom_op_model(zoo / "files" / "tiny-custom.onnx")
+    impl = zoo / "models" / "tiny-custom" / "affine_impl.py"
+    impl.parent.mkdir(parents=True)
+    impl.write_text(AFFINE_CODE)
+    doc = yaml.safe_load((zoo / "models" / "tiny-classifier" / "model.yaml").read_text())
+    doc.update(id="tiny-custom", name="Tiny custom", variants=["fp16", "linear-8"], shapes=["x=1..16,64"],
+               source={"kind": "file", "path": "../../files/tiny-custom.onnx", "sha256": sha(onnx_path),
+                       "size": onnx_path.stat().st_size},
+               outputs=[{"name": "y", "dtype": "float32", "shape": ["N", 64]}],
+               threshold={"output": "y", "metric": "top1_agreement", "min": 0.5},
+               custom_ops={CUSTOM_OP: {"class": "affine_impl:Affine", "source": {
+                   "kind": "file", "path": "affine_impl.py", "sha256": sha(impl), "size": impl.stat().st_size}}})
+    (impl.parent / "model.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert _build(tmp_path, zoo, "tiny-custom") == 0
+    entry = json.loads((tmp_path / "site" / "index.json").read_text())["models"][0]
+    for v in [entry["float"], *entry["variants"]]:
+        assert [(c["shape"], c["runs"]) for c in v["shapes"]["verified"]] == [("1x64", True), ("16x64", True)]
+    for v in entry["variants"]:  # agreement on the evaluation vectors, at their own size: the comparison's
+        assert v["shapes"]["verified"][1]["evaluation"]["metrics"]["y"]["top1_agreement"] == \
+            v["metrics"]["y"]["top1_agreement"]

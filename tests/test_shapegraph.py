@@ -100,3 +100,47 @@ def test_the_skeleton_keeps_large_weights_as_typed_inputs_only():
     sk = skeleton(m)
     assert not sk.graph.initializer and [i.name for i in sk.graph.input] == ["x", "w"]
     assert infer(sk, {"x": [3, 64]})["y"] == [3, 64]
+
+
+def _run(model, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_a_slice_that_ends_at_the_old_size_runs_to_the_end_instead(dtype):
+    """x[:, :, 1:W] + x[:, :, :W-1] with W baked in as a constant end: a shifted difference."""
+    t = lambda *v: np.array(v, dtype=dtype)  # noqa: E731
+    m = _model([helper.make_node("Slice", ["x", "s1", "e1", "ax"], ["a"], name="tail"),
+                helper.make_node("Slice", ["x", "s0", "e0", "ax"], ["b"], name="head"),
+                helper.make_node("Sub", ["a", "b"], ["y"])],
+               [("x", [1, 2, 8])], ("y", [1, 2, 7]),
+               [("s1", t(1)), ("e1", t(8)), ("s0", t(0)), ("e0", t(-1)), ("ax", t(2))])
+    flex, report = make_flexible(m, {"x": "1,2,4..16"})
+    big = np.iinfo(dtype).max
+    assert report.rewrites == [f"node 'tail' (Slice): ends [8] -> [{big}]"]
+    x = np.random.default_rng(0).standard_normal((1, 2, 13)).astype(np.float32)
+    np.testing.assert_array_equal(_run(flex, x), x[:, :, 1:] - x[:, :, :-1])
+
+
+def test_a_resize_to_constant_sizes_that_double_a_map_scales_it_instead():
+    """An upsampling baked in as sizes [1, 2, 8, 8] added to a 2× nearest copy made by Upsample's scales."""
+    m = _model([helper.make_node("Resize", ["x", "", "", "sz"], ["u"], name="up", mode="nearest"),
+                helper.make_node("Resize", ["x", "", "sc"], ["v"], mode="nearest"),
+                helper.make_node("Add", ["u", "v"], ["y"])],
+               [("x", [1, 2, 4, 4])], ("y", [1, 2, 8, 8]),
+               [("sz", _i64(1, 2, 8, 8)), ("sc", np.array([1, 1, 2, 2], np.float32))])
+    flex, report = make_flexible(m, {"x": "1,2,4..12,4..12"})
+    assert report.rewrites == ["node 'up' (Resize): sizes [1, 2, 8, 8] -> scales [1.0, 1.0, 2.0, 2.0]"]
+    assert list(flex.graph.node[0].input) == ["x", "", "up_input2_flexible"]
+    x = np.random.default_rng(1).standard_normal((1, 2, 6, 10)).astype(np.float32)
+    np.testing.assert_array_equal(_run(flex, x), 2 * x.repeat(2, axis=2).repeat(2, axis=3))
+
+
+def test_a_resize_to_a_fixed_size_on_purpose_is_kept():
+    """Resizing every input to 4×4 (its own size at the original shape) is the model's intent."""
+    m = _model([helper.make_node("Resize", ["x", "", "", "sz"], ["y"], mode="linear")],
+               [("x", [1, 1, 4, 4])], ("y", [1, 1, 4, 4]), [("sz", _i64(1, 1, 4, 4))])
+    flex, report = make_flexible(m, {"x": "1,1,4..8,4..8"})
+    assert report.rewrites == [] and _run(flex, np.ones((1, 1, 8, 8), np.float32)).shape == (1, 1, 4, 4)

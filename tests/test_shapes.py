@@ -203,3 +203,34 @@ def test_an_input_declared_with_minus_one_for_any_size_is_flexible_too(fcn, tmp_
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1
     flex, _ = make_flexible(model, ["x=1..4,3,224,224"])
     assert _run(flex, _x(4, 3, 224, 224)).shape[0] == 4
+
+
+def _affine_model(tmp_path: Path) -> tuple[Path, dict]:
+    """tinymodels' custom-op model (MatMul → custom Affine) with its batch fixed at 1, and its class."""
+    from quantzoo.customops import import_class
+    from tinymodels import AFFINE_CODE, CUSTOM_OP, custom_op_model
+
+    model = onnx.load(str(custom_op_model(tmp_path / "affine.onnx")))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(model, tmp_path / "affine.onnx")
+    (tmp_path / "affine_impl.py").write_text(AFFINE_CODE)
+    return tmp_path / "affine.onnx", {CUSTOM_OP: import_class("affine_impl:Affine", tmp_path / "affine_impl.py")}
+
+
+def test_a_model_with_a_custom_layer_is_made_flexible_with_its_class_and_checked(tmp_path):
+    path, ops = _affine_model(tmp_path)
+    with pytest.raises(QuantzooError, match=r"custom op ai\.test\.tiny\.Affine with no implementation"):
+        make_flexible(path, ["x=1..16,64"])
+    model, report = make_flexible(path, ["x=1..16,64"], ops)
+    assert report.checked == [{"x": [1, 64]}, {"x": [16, 64]}] and report.max_abs_diff == 0.0
+    assert _dims(model.graph.input[0]) == ["x_dim0", 64]
+
+
+def test_the_cli_takes_the_custom_layer_class(tmp_path, capsys, monkeypatch):
+    path, _ = _affine_model(tmp_path)
+    monkeypatch.chdir(tmp_path)  # affine_impl.py beside the command line, as `quantzoo compare` takes it
+    out = tmp_path / "flex.onnx"
+    assert main(["shapes", str(path), "-o", str(out), "--input", "x=1..16,64",
+                 "--custom-op", "ai.test.tiny.Affine=affine_impl:Affine"]) == 0
+    assert "runs at x=16x64" in capsys.readouterr().out and out.is_file()

@@ -3,15 +3,16 @@
 Which dimensions of a tensor vary is read from two concrete shape inferences of the same graph,
 one with the inputs at the original shape and one at a probe shape (a promised bound): a dim that
 differs varies. `scan` walks the nodes in order and returns the first shape constant to rewrite
-(a Reshape or Expand target that bakes in the original size), or raises `Blocked` at a node that
-keeps a varying dimension fixed (a weight, a constant operand, a target it cannot regroup).
-ARCHITECTURE.md, "Flexible shapes".
+(a Reshape or Expand target that bakes in the original size, a Slice that ends at it, a Resize to
+constant sizes that scale it), or raises `Blocked` at a node that keeps a varying dimension fixed
+(a weight, a constant operand, a target it cannot regroup). ARCHITECTURE.md, "Flexible shapes".
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,20 @@ _BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean", "Sum", "W
 
 class Blocked(Exception):
     """A node that keeps a dimension fixed; turned into a QuantzooError naming the input."""
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One node's new constant inputs: position → value (None: the input is dropped); `text`
+    says what changed, for the report."""
+
+    index: int
+    changes: dict
+    text: str
+
+
+def _ints(a) -> list:
+    return [int(v) for v in np.asarray(a).reshape(-1)]
 
 
 def label(node, index: int) -> str:
@@ -166,9 +181,8 @@ def _flex(orig: dict, probe: dict, name: str) -> list[bool] | None:
     return [x is not None and y is not None and x != y for x, y in zip(a, b)]
 
 
-def scan(graph, orig: dict, probe: dict):
-    """The first node to rewrite as (index, input position, new value), or None; a node that keeps
-    a varying dimension fixed raises Blocked."""
+def scan(graph, orig: dict, probe: dict) -> Rewrite | None:
+    """The first node to rewrite, or None; a node that keeps a varying dimension fixed raises Blocked."""
     for k, node in enumerate(graph.node):
         flex = [_flex(orig, probe, n) if n else None for n in node.input]
         try:
@@ -176,8 +190,92 @@ def scan(graph, orig: dict, probe: dict):
         except Blocked as e:
             raise Blocked(f"{label(node, k)}: {e}") from None
         if step is not None:
-            return k, *step
+            changes, text = step
+            return Rewrite(k, changes, text)
     return None
+
+
+def _target(position: int, old, new: list[int]):
+    """A one-input rewrite of an int64 shape constant, or None when nothing changes."""
+    old = _ints(old)
+    return ({position: np.array(new, dtype=np.int64)}, f"{old} -> {new}") if new != old else None
+
+
+def slice_bounds(shape: list[int], flex: list[bool], starts, ends, axes, steps) -> tuple[np.ndarray, np.ndarray]:
+    """Slice starts and ends that follow a varying axis: an end at the original size (a start at
+    its last element, stepping back) becomes "to the end" (the type's largest value); the
+    dtypes are kept (starts and ends must share theirs).
+
+    >>> s, e = slice_bounds([1, 3, 8], [False, False, True], np.array([0, 1]), np.array([8, 3]), [2, 1], [1, 1])
+    >>> s.tolist(), e.tolist()
+    ([0, 1], [9223372036854775807, 3])
+    >>> s, e = slice_bounds([8], [True], np.array([7], np.int32), np.array([-9], np.int32), [0], [-1])
+    >>> s.tolist(), e.dtype.name
+    ([2147483647], 'int32')
+    """
+    starts, ends = np.array(starts), np.array(ends)
+    last = np.iinfo(ends.dtype).max
+    for i, a in enumerate(axes):
+        a = int(a) % len(shape)
+        if not flex[a]:
+            continue
+        if steps[i] > 0 and ends[i] == shape[a]:
+            ends[i] = last
+        elif steps[i] < 0 and starts[i] == shape[a] - 1:
+            starts[i] = np.iinfo(starts.dtype).max
+    return starts, ends
+
+
+def _slice(graph, ins: list[str], flex: list[bool], shape: list[int]):
+    """Slice (opset 10+) with constant bounds on a varying axis: see `slice_bounds`."""
+    starts, ends = const(graph, ins[1]), const(graph, ins[2])
+    axes = const(graph, ins[3]) if len(ins) > 3 and ins[3] else np.arange(len(np.atleast_1d(starts if starts is not None else [])))
+    steps = const(graph, ins[4]) if len(ins) > 4 and ins[4] else np.ones(len(np.atleast_1d(axes)), np.int64)
+    if starts is None or ends is None or axes is None or steps is None:
+        return None  # computed at run time: onnxruntime will tell
+    new_starts, new_ends = slice_bounds(shape, flex, starts, ends, list(axes), list(steps))
+    changes = {p: v for p, v, old in ((1, new_starts, starts), (2, new_ends, ends)) if _ints(v) != _ints(old)}
+    if not changes:
+        return None
+    return changes, "; ".join(f"{'starts' if p == 1 else 'ends'} {_ints(old)} -> {_ints(changes[p])}"
+                              for p, old in ((1, starts), (2, ends)) if p in changes)
+
+
+def resize_scales(shape: list[int], sizes: list[int], flex: list[bool], axes: list[int]) -> np.ndarray | None:
+    """The float32 scales that give `sizes` from `shape` ([N, C, H, W]; `axes` the resized axes),
+    when a varying axis is scaled by a factor other than 1; None when every varying axis keeps
+    its size (a resize to a fixed size: on purpose, left alone). Each scale is nudged up until
+    floor(size · scale) gives the size back.
+
+    >>> resize_scales([1, 8, 14, 14], [1, 8, 28, 7], [True, False, True, True], [0, 1, 2, 3]).tolist()
+    [1.0, 1.0, 2.0, 0.5]
+    >>> resize_scales([1, 8, 14, 14], [1, 8, 14, 14], [True, False, True, True], [0, 1, 2, 3]) is None
+    True
+    """
+    if not any(flex[a] and sizes[i] != shape[a] for i, a in enumerate(axes)):
+        return None
+    scales = []
+    for i, a in enumerate(axes):
+        s = np.float32(sizes[i] / shape[a])
+        while math.floor(np.float32(shape[a]) * s) < sizes[i]:
+            s = np.nextafter(s, np.float32(np.inf))
+        scales.append(s)
+    return np.array(scales, dtype=np.float32)
+
+
+def _resize(graph, node, flex: list[bool], shape: list[int]):
+    """Resize (opset 11+) to constant `sizes` that scale a varying axis: the same scales instead."""
+    ins = list(node.input)
+    sizes = const(graph, ins[3])
+    policy = next((a.s.decode() for a in node.attribute if a.name == "keep_aspect_ratio_policy"), "stretch")
+    axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+    if sizes is None or sizes.size == 0 or policy != "stretch":
+        return None
+    axes = [int(a) % len(shape) for a in axes] if axes is not None else list(range(len(shape)))
+    scales = resize_scales(shape, _ints(sizes), flex, axes)
+    if scales is None:
+        return None
+    return {2: scales, 3: None}, f"sizes {_ints(sizes)} -> scales {[float(s) for s in scales]}"
 
 
 def _check(graph, node, flex: list, orig: dict):
@@ -188,16 +286,19 @@ def _check(graph, node, flex: list, orig: dict):
         if target is None:
             return None  # computed at run time (Shape, Gather, Concat...): onnxruntime will tell
         allowzero = any(a.name == "allowzero" and a.i for a in node.attribute)
-        new = reshape_target(orig[ins[0]], [int(v) for v in target], flex[0], allowzero)
-        return (1, new) if new != [int(v) for v in target] else None
+        return _target(1, target, reshape_target(orig[ins[0]], _ints(target), flex[0], allowzero))
     if op == "Expand" and varies[0] and (target := const(graph, ins[1])) is not None:
-        new, shape = [int(v) for v in target], orig[ins[0]]
+        new, shape = _ints(target), orig[ins[0]]
         for i in (i for i, f in enumerate(flex[0]) if f and i + len(new) - len(shape) >= 0):
             p = i + len(new) - len(shape)
             if new[p] not in (1, shape[i]):
-                raise Blocked(f"its target {list(target)} fixes size {new[p]} where its input varies")
+                raise Blocked(f"its target {_ints(target)} fixes size {new[p]} where its input varies")
             new[p] = 1
-        return (1, new) if new != [int(v) for v in target] else None
+        return _target(1, target, new)
+    if op == "Slice" and varies[0] and len(ins) >= 3 and None not in orig[ins[0]]:
+        return _slice(graph, ins, flex[0], orig[ins[0]])
+    if op == "Resize" and varies[0] and len(ins) >= 4 and ins[3] and None not in orig[ins[0]]:
+        return _resize(graph, node, flex[0], orig[ins[0]])
     weight_axes = {"MatMul": (-1, -2), "Gemm": (0 if _attr(node, "transA") else 1, 1 if _attr(node, "transB") else 0),
                    "Conv": (1, 1), "ConvTranspose": (1, 0)}
     if op in weight_axes and varies[0] and len(ins) > 1 and flex[1] is not None:
@@ -236,22 +337,31 @@ def _used(graph) -> set[str]:
     return names
 
 
-def retarget(graph, index: int, position: int, value: list[int]) -> str:
-    """Point one input of node `index` at a new int64 initializer; drop the old constant if unused."""
+def retarget(graph, index: int, changes: dict) -> None:
+    """Point inputs of node `index` at new initializers ({position: array}), or drop them
+    ({position: None}: emptied, trailing ones removed); drop old constants nothing reads."""
     from onnx import numpy_helper
 
     node = graph.node[index]
-    old = node.input[position]
-    taken = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
-    name = next(f"{old}_flexible{i or ''}" for i in itertools.count() if f"{old}_flexible{i or ''}" not in taken)
-    graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.int64), name))
-    node.input[position] = name
-    if old not in _used(graph) and old not in {o.name for o in graph.output}:
-        for t in [t for t in graph.initializer if t.name == old]:
-            graph.initializer.remove(t)
-        for n in [n for n in graph.node if n.op_type == "Constant" and list(n.output) == [old]]:
-            graph.node.remove(n)
-    return name
+    olds = [node.input[p] for p in changes]
+    for position, value in sorted(changes.items()):
+        old = node.input[position]
+        if value is None:
+            node.input[position] = ""
+            continue
+        taken = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+        base = old or f"{node.name or node.op_type}_input{position}"
+        name = next(f"{base}_flexible{i or ''}" for i in itertools.count() if f"{base}_flexible{i or ''}" not in taken)
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        node.input[position] = name
+    while node.input and not node.input[-1]:
+        del node.input[-1]
+    for old in (o for o in olds if o):
+        if old not in _used(graph) and old not in {o.name for o in graph.output}:
+            for t in [t for t in graph.initializer if t.name == old]:
+                graph.initializer.remove(t)
+            for n in [n for n in graph.node if n.op_type == "Constant" and list(n.output) == [old]]:
+                graph.node.remove(n)
 
 
 def declare(model, skeleton, symbols: dict[str, list]) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import QuantzooError, UsageError
-from .shapegraph import Blocked, const, declare, infer, label, retarget, scan, skeleton
+from .shapegraph import Blocked, declare, infer, label, retarget, scan, skeleton
 
 METADATA_KEY = "quantzoo.shapes"
 MAX_CHECKS = 16  # shapes run in onnxruntime, bounds combined; more are thinned out evenly, ends kept
@@ -182,12 +182,14 @@ def _plan(model, specs: dict[str, InputSpec]):
     return ref, probe, symbols
 
 
-def make_flexible(model_or_path, specs):
+def make_flexible(model_or_path, specs, custom_ops: dict | None = None):
     """Make the inputs named in `specs` flexible; return (ModelProto, ShapesReport).
 
-    `specs`: ``{"x": "1..32,3,8,8"}``, ``["x=1..32,3,8,8"]`` or InputSpec values. Raises
-    QuantzooError naming the node when the graph keeps a dimension fixed, or when the result does
-    not run at a promised shape or differs from the original at the original shape.
+    `specs`: ``{"x": "1..32,3,8,8"}``, ``["x=1..32,3,8,8"]`` or InputSpec values. `custom_ops`
+    (``{"domain.OpType": class or "module:Class"}``, `quantzoo.customops`) run the model's custom
+    layers in the check. Raises QuantzooError naming the node when the graph keeps a dimension
+    fixed, or when the result does not run at a promised shape or differs from the original at
+    the original shape.
     """
     import onnx
 
@@ -200,7 +202,7 @@ def make_flexible(model_or_path, specs):
                           {n: ref[n] for n in specs})
     sk = skeleton(model)
     orig = infer(sk, ref)
-    for _ in range(len(model.graph.node) + 1):  # each pass rewrites one node, none twice
+    for _ in range(2 * len(model.graph.node) + 1):  # each pass rewrites one node, none more than twice
         probe = infer(sk, probe_dims)
         try:
             step = scan(model.graph, orig, probe)
@@ -208,18 +210,16 @@ def make_flexible(model_or_path, specs):
             raise QuantzooError(f"cannot make {', '.join(specs)} flexible: {e}") from None
         if step is None:
             break
-        k, position, value = step
-        before = const(model.graph, model.graph.node[k].input[position])
-        report.rewrites.append(f"{label(model.graph.node[k], k)}: {[int(v) for v in before]} -> {value}")
+        report.rewrites.append(f"{label(model.graph.node[step.index], step.index)}: {step.text}")
         for g in (model.graph, sk.graph):
-            retarget(g, k, position, value)
+            retarget(g, step.index, step.changes)
     else:
         raise QuantzooError(f"rewriting the shape constants did not settle (last: {report.rewrites[-1]})")
     declare(model, sk, symbols)
     del model.metadata_props[:]
     model.metadata_props.extend(p for p in original.metadata_props if p.key != METADATA_KEY)
     model.metadata_props.add(key=METADATA_KEY, value=json.dumps(report.inputs, sort_keys=True))
-    _verify(original, model, specs, ref, report)
+    _verify(original, model, specs, ref, report, custom_ops)
     return model, report
 
 
@@ -238,10 +238,12 @@ def feeds(model, shapes: dict[str, list[int]], seed: int = 0) -> dict[str, np.nd
     return out
 
 
-def _session(model):
+def _session(model, custom_ops: dict | None = None):
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
+    from .customops import session_options
+
+    so = session_options(custom_ops, model) if custom_ops else ort.SessionOptions()
     so.log_severity_level = 4  # the failure reaches the user in our own error
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
@@ -280,25 +282,31 @@ def promise(model) -> tuple[dict[str, InputSpec], dict[str, list[int]]] | None:
     return specs, {n: list(d["original"]) for n, d in doc.items()}
 
 
-def _verify(original, model, specs: dict[str, InputSpec], ref: dict, report: ShapesReport) -> None:
+def _verify(original, model, specs: dict[str, InputSpec], ref: dict, report: ShapesReport,
+            custom_ops: dict | None = None) -> None:
     """Run `model` at every promised bound or shape, and against `original` at `ref`."""
+    from .customops import run
     from .runtimes import short_error
 
     names = list(specs)
     try:
-        sess = _session(model)
+        sess = _session(model, custom_ops)
     except Exception as e:  # noqa: BLE001 - onnxruntime's own message names what it refused
+        if "is not a registered function/op" in str(e):
+            from .customops import check
+
+            check(model, custom_ops or {})  # a custom layer without its class: the error says how to give one
         raise QuantzooError(f"onnxruntime cannot load the flexible model: {short_error(e)}") from None
     for checked in check_shapes(specs, ref):
         shapes = {**ref, **checked}
         try:
-            sess.run(None, feeds(model, shapes))
+            run(sess, None, feeds(model, shapes))
         except Exception as e:  # noqa: BLE001
             raise QuantzooError(f"the flexible model does not run at {_fmt({n: shapes[n] for n in names})}: "
                                 f"{short_error(e)}") from None
         report.checked.append({n: shapes[n] for n in names})
     at_ref = feeds(model, ref, seed=1)
-    want, got = _session(original).run(None, at_ref), sess.run(None, at_ref)
+    want, got = run(_session(original, custom_ops), None, at_ref), run(sess, None, at_ref)
     diffs = [float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
              for a, b in zip(want, got)]
     report.max_abs_diff = max(diffs, default=0.0)
@@ -312,8 +320,9 @@ def cli_shapes(args) -> int:
     import onnx
 
     from .cache import atomic_path
+    from .customops import parse_cli
 
-    model, report = make_flexible(args.model, args.inputs)
+    model, report = make_flexible(args.model, args.inputs, parse_cli(getattr(args, "custom_op", None)) or None)
     with atomic_path(args.output) as tmp:
         onnx.save(model, str(tmp))
     for line in report.lines():

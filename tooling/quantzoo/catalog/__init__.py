@@ -34,7 +34,8 @@ undefined and left out (``n`` counts the others).
 exact dict the writer emits) and ``from_json(doc, where)``, which checks what a reader relies on
 and raises one `QuantzooError` listing every problem with its key. Fields the reader does not
 rely on (name, task, mode, ...) are taken as they are, so older and newer writers stay readable.
-The package: `fields` (what every entry shares, published files), `variants`, `customops`,
+The package: `fields` (what every entry shares, published files), `summaries` (a metric's
+summary), `variants`, `customops`,
 `document` (model entries, the whole index, its bytes). See ARCHITECTURE.md, "Formats".
 """
 
@@ -42,8 +43,8 @@ from .customops import CustomOpEntry
 from .document import (FLOAT_VARIANT, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, CatalogIndex, ModelEntry, Source,
                        index_json_bytes)
 from .fields import FileEntry, file_name, is_url
-from .shapes import ShapeCheck, ShapesEntry
+from .shapes import ShapeCheck, ShapeEvaluation, ShapesEntry
 from .variants import MetricSummary, RuntimeResult, VariantEntry
 
 __all__ = ["FLOAT_VARIANT", "SCHEMA_VERSION", "SUPPORTED_SCHEMA_VERSIONS", "CatalogIndex", "CustomOpEntry", "FileEntry",
-           "MetricSummary", "ModelEntry", "RuntimeResult", "ShapeCheck", "ShapesEntry", "Source", "VariantEntry", "file_name", "index_json_bytes", "is_url"]
+           "MetricSummary", "ModelEntry", "RuntimeResult", "ShapeCheck", "ShapeEvaluation", "ShapesEntry", "Source", "VariantEntry", "file_name", "index_json_bytes", "is_url"]

@@ -4,12 +4,18 @@ On a variant and on ``float``, only for a model whose manifest promises `shapes`
 
     "shapes": {"accepted": {"<input>": {"ranges": [[lo, hi|null], ...] | "shapes": [[...]], "original": [...]}},
                "verified": [{"shape": "1x3x224x224", "runs": true, "max_abs_diff": 0.01 | null,
-                             "top1_agreement": 1.0 | null, "error"?: "..."}]},
+                             "top1_agreement": 1.0 | null, "error"?: "...",
+                             "evaluation"?: {"n": 32, "batch": 32, "resized": true,
+                                             "metrics": {"<output>": {"<metric>": {"mean", "std", "n", "ci95"}}}}}]},
     "throughput": {"1": samples/s, "8": ..., "32": ...}
 
 ``accepted`` is the file's ``quantzoo.shapes`` promise; ``verified`` the shapes it was run at on
 random inputs (against the float model: null for the float itself); ``throughput`` samples per
 second in onnxruntime on the machine that built the catalog (ARCHITECTURE.md, "Flexible shapes").
+``evaluation`` (a variant's, absent when not measured) is its agreement with the float model on
+the evaluation data at that shape: re-preprocessed at that size (``resized``: at most a few dozen
+samples, ``n``), or, at the size the preprocessing gives anyway, the variant's own ``metrics``;
+``batch`` is the batch size it ran at.
 """
 
 from __future__ import annotations
@@ -19,6 +25,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fields import Entry, kind_of, number
+from .summaries import MetricSummary, parse_metrics
+
+
+@dataclass(frozen=True)
+class ShapeEvaluation(Entry):
+    """A variant's agreement with the float model on the evaluation data at one verified shape.
+
+    >>> e = ShapeEvaluation.from_json({"n": 2, "batch": 2, "resized": True,
+    ...                                "metrics": {"y": {"iou": {"mean": 0.9, "std": 0.1, "n": 2}}}}, "e")
+    >>> e.metrics["y"]["iou"].mean, e.to_json()["resized"]
+    (0.9, True)
+    >>> ShapeEvaluation.from_json({"n": -1, "metrics": {}}, "e")
+    Traceback (most recent call last):
+    ...
+    quantzoo.errors.QuantzooError: e is malformed (1 problem):
+      e: expected {n: samples, batch, resized: true|false, metrics: {output: {metric: summary}}}, found {"n": -1, "metrics": {}}
+    ...
+    """
+
+    n: int
+    batch: int
+    resized: bool
+    metrics: dict[str, dict[str, MetricSummary]]
+
+    def to_json(self) -> dict:
+        return {"batch": self.batch, "metrics": {o: {m: s.to_json() for m, s in ms.items()} for o, ms in self.metrics.items()},
+                "n": self.n, "resized": self.resized}
+
+    @classmethod
+    def _parse(cls, doc: Any, key: str, problems: list[str]) -> ShapeEvaluation | None:
+        def count(x):
+            return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+        if not isinstance(doc, dict) or not count(doc.get("n")) or not count(doc.get("batch")) \
+                or not isinstance(doc.get("resized"), bool):
+            problems.append(f"{key}: expected {{n: samples, batch, resized: true|false, metrics: {{output: "
+                            f"{{metric: summary}}}}}}, found {json.dumps(doc)[:60]}")
+            return None
+        return cls(doc["n"], doc["batch"], doc["resized"], parse_metrics(doc.get("metrics"), f"{key}.metrics", problems))
 
 
 @dataclass(frozen=True)
@@ -34,11 +79,13 @@ class ShapeCheck(Entry):
     max_abs_diff: float | None = None
     top1_agreement: float | None = None
     error: str | None = None
+    evaluation: ShapeEvaluation | None = None  # on the evaluation data at this shape (variants only)
 
     def to_json(self) -> dict:
         doc = {"max_abs_diff": self.max_abs_diff, "runs": self.runs, "shape": self.shape,
                "top1_agreement": self.top1_agreement}
-        return doc | {"error": self.error} if self.error else doc
+        return doc | ({"error": self.error} if self.error else {}) \
+            | ({"evaluation": self.evaluation.to_json()} if self.evaluation is not None else {})
 
     @classmethod
     def _parse(cls, doc: Any, key: str, problems: list[str]) -> ShapeCheck | None:
@@ -47,8 +94,10 @@ class ShapeCheck(Entry):
                             f"found {json.dumps(doc)[:60]}")
             return None
         error = doc.get("error")
+        evaluation = ShapeEvaluation._parse(doc["evaluation"], f"{key}.evaluation", problems) \
+            if "evaluation" in doc else None
         return cls(doc["shape"], doc["runs"], number(doc.get("max_abs_diff")), number(doc.get("top1_agreement")),
-                   error if isinstance(error, str) else None)
+                   error if isinstance(error, str) else None, evaluation)
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,15 @@ from .store import flexible_path
 
 SEED = 0            # the random inputs at every shape
 BATCHES = (1, 8, 32)
-TIMED_RUNS = 5      # per batch size, after one warm-up run: at least this many runs ...
-MIN_SECONDS = 0.3   # ... and at least this long; the median run is what counts (a busy machine's spikes)
+TIMED_RUNS = 3      # per batch size, after one warm-up run: at least this many runs ...
+MIN_SECONDS = 0.2   # ... and at least this long; the median run is what counts (a busy machine's spikes)
 # When what `measure` measures changes, bump keys.SHAPES_REVISION (cached checks are keyed by it).
 
 
 def flexible_float(model, float_path: Path, float_sha256: str, cache: Cache) -> Path:
     """The float model with the manifest's `shapes` applied (`shapes.make_flexible`), cached by
-    the float's sha256 and the shapes; a graph that cannot follow is a QuantzooError naming the node."""
+    the float's sha256 and the shapes; a graph that cannot follow is a QuantzooError naming the node.
+    A model's custom layers run in the check with the classes of its ``custom_ops``."""
     import onnx
 
     from ..shapes import make_flexible
@@ -38,7 +39,12 @@ def flexible_float(model, float_path: Path, float_sha256: str, cache: Cache) -> 
     out = flexible_path(cache, key)
     with cache.lock(f"flexible-{key[:24]}"):
         if not out.is_file():
-            flexible, _ = make_flexible(float_path, list(model.shapes))
+            ops = None
+            if getattr(model, "custom_ops", None):
+                from ..compare.core import model_custom_ops
+
+                ops = model_custom_ops(model, cache)
+            flexible, _ = make_flexible(float_path, list(model.shapes), ops)
             with atomic_path(out) as tmp:
                 onnx.save(flexible, str(tmp))
     return out
@@ -140,6 +146,7 @@ def measure(path: Path, float_path: Path, custom_ops: dict | None = None) -> dic
     on random inputs of a fixed seed, against `float_path` (itself: no comparison), and time it."""
     import onnx
 
+    from ..customops import run  # raises what a custom layer's class raised
     from ..runtimes import short_error
     from ..shapes import METADATA_KEY, check_shapes, feeds, promise
 
@@ -157,10 +164,10 @@ def measure(path: Path, float_path: Path, custom_ops: dict | None = None) -> dic
         row = {"shape": shape_text(checked), "runs": False, "max_abs_diff": None, "top1_agreement": None}
         x = feeds(model, {**others, **checked}, seed=SEED)
         try:
-            got = sess.run(None, x)
+            got = run(sess, None, x)
             row["runs"] = True
             if ref_sess is not None:
-                row["max_abs_diff"], row["top1_agreement"] = difference(ref_sess.run(None, x), got)
+                row["max_abs_diff"], row["top1_agreement"] = difference(run(ref_sess, None, x), got)
         except Exception as e:  # noqa: BLE001 - onnxruntime's own message says why
             row["error"] = short_error(e)
         verified.append(row)

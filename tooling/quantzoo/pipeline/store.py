@@ -110,8 +110,8 @@ def shapes_keys(job, artifact_sha256: str) -> tuple[str, str]:
 
     from .keys import shapes_key
 
-    return (shapes_key(artifact_sha256, job.float_sha256, job.shapes, onnxruntime.__version__),
-            shapes_key(job.float_sha256, job.float_sha256, job.shapes, onnxruntime.__version__))
+    return (shapes_key(artifact_sha256, job.float_sha256, job.shapes, onnxruntime.__version__, job.keys.identity),
+            shapes_key(job.float_sha256, job.float_sha256, job.shapes, onnxruntime.__version__, job.keys.identity))
 
 
 def shapes_path(cache: Cache, key: str) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..catalog import (CatalogIndex, CustomOpEntry, FileEntry, MetricSummary, ModelEntry, RuntimeResult, ShapeCheck,
-                       ShapesEntry, Source, VariantEntry, index_json_bytes)
+                       ShapeEvaluation, ShapesEntry, Source, VariantEntry, index_json_bytes)
 from .data import (BuiltCustomOp, BuiltModel, finite, float_file_name, public_file, recommend, site_file, source_sha256,
                    source_url, summary, variant_file_name)
 
@@ -22,12 +22,21 @@ def _runtimes(matrix: dict) -> dict[str, RuntimeResult]:
             for name, row in matrix.items()}
 
 
+def _evaluation(doc: dict | None) -> ShapeEvaluation | None:
+    """A verified shape's agreement on the evaluation data (`pipeline.shapeeval`) as a catalog entry."""
+    if not doc:
+        return None
+    return ShapeEvaluation(int(doc["n"]), int(doc["batch"]), bool(doc["resized"]),
+                           {o: {m: summary(x) for m, x in ms.items() if isinstance(x, dict)}
+                            for o, ms in (doc.get("metrics") or {}).items()})
+
+
 def _shapes(measured: dict | None) -> tuple[ShapesEntry | None, dict[str, float]]:
     """A stored shape measurement (`pipeline.flexible.measure`) as catalog entries; none without one."""
     if not measured:
         return None, {}
     checks = tuple(ShapeCheck(c["shape"], bool(c["runs"]), finite(c.get("max_abs_diff")), finite(c.get("top1_agreement")),
-                              c.get("error")) for c in measured.get("verified", []))
+                              c.get("error"), _evaluation(c.get("evaluation"))) for c in measured.get("verified", []))
     return ShapesEntry(measured["accepted"], checks), dict(measured.get("throughput") or {})
 
 
