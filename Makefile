@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install site test bench serve browser clean
+.PHONY: install site test bench serve browser espeak clean
 
 install: $(STAMP)
 
@@ -26,11 +26,19 @@ browser:
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-site: install
+# Debian's espeak-ng, pinned: the generated speech datasets are made with it (ARCHITECTURE.md,
+# "Generated audio"); their manifests name this version and refuse another.
+ESPEAK_VERSION ?= 1.51+dfsg-10+deb12u2
+espeak:
+	@test "$$(dpkg-query -W -f='$${Version}' espeak-ng 2>/dev/null)" = "$(ESPEAK_VERSION)" || { \
+	  echo "installing Debian espeak-ng $(ESPEAK_VERSION) for the generated speech datasets"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng=$(ESPEAK_VERSION) >/dev/null; }
+
+site: install espeak
 	$(VENV)/bin/quantzoo build --site-dir site
 	@echo "site built: $(CURDIR)/site/index.html  (make serve to browse it)"
 
-test: install browser
+test: install browser espeak
 	$(PY) -m pytest -q
 
 bench: install

@@ -23,3 +23,23 @@ def test_the_prepared_state_reads_back_as_saved_and_another_layout_is_a_miss(tmp
     assert np.array_equal(back.reference[0][0], p.reference[0][0])
     assert load_prepared(path, ["y"], 1) is None and load_prepared(path, ["x"], 2) is None
     assert load_prepared(tmp_path / "missing.npz", ["x"], 1) is None
+
+
+def test_an_unbatched_input_keeps_its_shape_in_checks_and_loses_the_sample_axis_when_fed():
+    import pytest
+
+    from quantzoo.compare.batches import check_feed, model_feed, unbatched_inputs
+    from quantzoo.compare.preprocess import InputSpec
+    from quantzoo.errors import QuantzooError
+
+    specs = [InputSpec("image", "tensor(float)", (1, 3, None, None)), InputSpec("w", "tensor(float)", (26,))]
+    feed = {"image": np.zeros((3, 4, 4), np.float32), "w": np.zeros(26, np.float32)}
+    check_feed(feed, specs, "s", "m.onnx", unbatched=("w",))
+    with pytest.raises(QuantzooError, match="takes shape"):
+        check_feed(feed, specs, "s", "m.onnx")
+    batch = stack([feed], 1)[0]
+    assert {k: v.shape for k, v in model_feed(batch, ("w",)).items()} == {"image": (1, 3, 4, 4), "w": (26,)}
+    assert model_feed(batch) is batch
+    assert unbatched_inputs({"unbatched": ["w"]}, specs, "m.onnx") == ("w",) and unbatched_inputs({}, specs, "m") == ()
+    with pytest.raises(QuantzooError, match="not an input"):
+        unbatched_inputs({"unbatched": ["style"]}, specs, "m.onnx")

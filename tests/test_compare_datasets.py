@@ -123,7 +123,11 @@ def test_only_views_of_photos_are_clustered_by_their_photo():
 
     cluster = DATASET_ADAPTERS["augmented-images"].cluster
     assert cluster("coffee.png#crop0.8-top-left+flip") == cluster("coffee.png") == "coffee.png"
-    assert [n for n, a in DATASET_ADAPTERS.items() if a.cluster is not None] == ["augmented-images"]
+    # adapters that make several samples from one photo or page cluster them; the others do not
+    assert {n for n, a in DATASET_ADAPTERS.items() if a.cluster is None} >= {
+        "files", "images", "arrays", "rendered-text-lines", "uci-digits"}
+    assert {"augmented-images", "class-index-views", "quarter-turns"} <= {
+        n for n, a in DATASET_ADAPTERS.items() if a.cluster is not None}
 
 
 def test_uci_digits_reads_scikit_learns_csv_into_8x8_images_labelled_by_digit(tmp_path):
@@ -140,3 +144,33 @@ def test_uci_digits_reads_scikit_learns_csv_into_8x8_images_labelled_by_digit(tm
     bad = _write(tmp_path, "bad.csv", b"1,2,3\n")
     assert D.uci_digits(bad, {}, skipped) == [] and skipped[0][0] == "digit-0000"
     assert "uci-digits" in D.DATASET_ADAPTERS
+
+
+def test_styled_photos_pair_every_photo_with_each_style_and_cluster_by_photo(tmp_path):
+    for name in ("b.png", "a.png"):
+        Image.new("RGB", (6, 4)).save(tmp_path / name)
+    adapter = D.DATASET_ADAPTERS["styled-photos"]
+    samples = adapter.read(tmp_path, {"styles": [19, 2]}, [])
+    assert [s.key for s in samples] == ["a.png#style-19", "a.png#style-2", "b.png#style-19", "b.png#style-2"]
+    assert samples[1].data["style"] == 2 and samples[1].data["image"].size == (6, 4)
+    assert {adapter.cluster(s.key) for s in samples} == {"a.png", "b.png"}
+    with pytest.raises(QuantzooError, match="style indices"):
+        adapter.read(tmp_path, {"styles": ["x"]}, [])
+
+
+def test_matted_photos_label_a_photo_with_its_binarised_matte(tmp_path):
+    from quantzoo.compare.imagemetrics import decode_mask
+
+    Image.new("RGB", (4, 2)).save(tmp_path / "p.png")
+    Image.new("RGB", (4, 2)).save(tmp_path / "q.png")
+    matte = np.array([[0, 100, 200, 255], [127, 128, 0, 255]], np.uint8)
+    (tmp_path / "m").mkdir()
+    Image.fromarray(matte).save(tmp_path / "m" / "p_alpha.png")
+    read = D.DATASET_ADAPTERS["matted-photos"].read
+    samples = read(tmp_path, {"include": ["p.png", "q.png"], "mattes": {"p.png": "m/p_alpha.png"}}, [])
+    assert [s.key for s in samples] == ["p.png", "q.png"] and samples[1].label is None
+    assert decode_mask(samples[0].label).tolist() == [[False, False, True, True], [False, True, False, True]]
+    with pytest.raises(QuantzooError, match="not among"):
+        read(tmp_path, {"include": ["q.png"], "mattes": {"p.png": "m/p_alpha.png"}}, [])
+    with pytest.raises(QuantzooError, match="not in the dataset folder"):
+        read(tmp_path, {"include": ["p.png"], "mattes": {"p.png": "m/none.png"}}, [])

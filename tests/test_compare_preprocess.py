@@ -122,7 +122,8 @@ def test_default_preprocessing_is_image_for_one_image_input_else_arrays():
 
 def test_every_preprocessor_reads_plain_folders_with_a_known_dataset_adapter():
     assert {n: p.read for n, p in P.PREPROCESSORS.items()} == {
-        "magika-bytes": "files", "image": "images", "text-line-image": "images", "arrays": "arrays"}
+        "magika-bytes": "files", "image": "images", "text-line-image": "images", "arrays": "arrays",
+        "styled-image": "styled-photos", "audio": "wav-files", "audio-frame": "wav-files"}
     assert all(p.read in DATASET_ADAPTERS and p.name == n for n, p in P.PREPROCESSORS.items())
 
 
@@ -153,3 +154,18 @@ def test_inputs_of_other_preprocessors_are_scaled_min_to_max_and_non_images_give
     assert P.input_image(nhwc, {"adapter": "arrays"}).shape == (2, 2, 3)
     assert P.input_image(np.zeros((1, 5, 4, 4)), {"adapter": "arrays"}) is None
     assert P.input_image(np.zeros((1, 2048)), {"adapter": "magika-bytes"}) is None
+
+
+def test_styled_image_feeds_the_picture_and_a_one_hot_style_vector():
+    specs = [P.InputSpec("image", "tensor(float)", (1, 3, None, None)), P.InputSpec("style_weights", "tensor(float)", (5,))]
+    photo = Image.fromarray(np.full((10, 12, 3), 255, np.uint8))
+    feed = P.PREPROCESSORS["styled-image"].preprocess({"image": photo, "style": 3},
+                                                     {"resize": "exact", "size": [8, 8]}, specs)
+    assert feed["image"].shape == (3, 8, 8) and float(feed["image"].max()) == 1.0
+    assert feed["style_weights"].tolist() == [0, 0, 0, 1, 0] and feed["style_weights"].dtype == np.float32
+    with pytest.raises(QuantzooError, match="out of range"):
+        P.styled_image({"image": photo, "style": 5}, {"size": [8, 8]}, specs)
+    with pytest.raises(QuantzooError, match="styled-photos"):
+        P.styled_image(photo, {"size": [8, 8]}, specs)
+    with pytest.raises(QuantzooError, match="one 1-D style input"):
+        P.styled_image({"image": photo, "style": 0}, {"size": [8, 8]}, specs[:1])

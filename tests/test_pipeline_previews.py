@@ -37,3 +37,13 @@ def test_the_preview_input_image_is_the_photo_before_preprocessing():
     back = np.asarray(Image.open(BytesIO(P.input_png(x.astype(np.float32), pre))))
     assert back.shape == (20, 30, 3) and np.abs(back.astype(int) - photo.astype(int)).max() <= 1
     assert P.input_png(np.zeros((1, 64), np.float32), {"adapter": "arrays"}) is None
+
+
+def test_a_detectors_record_previews_its_output_map_and_picks_the_sample_with_most_signal():
+    from types import SimpleNamespace
+
+    rec = np.zeros(2, dtype=[("raw", np.float32, (1, 4, 4)), ("count", np.int32)])
+    rec["raw"][1] = 0.5
+    ev = SimpleNamespace(reference=[[rec]], samples=[SimpleNamespace(key="a"), SimpleNamespace(key="b")])
+    assert P.preview_sample(ev, SimpleNamespace(samples=None), 0) == 1
+    assert P.sample_reference(ev, 0, 1).shape == (1, 4, 4) and P.sample_reference(ev, 0, 1).max() == 0.5

@@ -27,8 +27,9 @@ class Prepared:
     reference: list[list[np.ndarray]]  # [output][batch] -> reduced float output
 
 
-def check_feed(feed: dict, specs: list[InputSpec], key: str, model_file: str) -> None:
-    """Raise a clear error when a preprocessed sample does not fit the model's inputs.
+def check_feed(feed: dict, specs: list[InputSpec], key: str, model_file: str, unbatched=()) -> None:
+    """Raise a clear error when a preprocessed sample does not fit the model's inputs. An input
+    named in `unbatched` has no batch axis: the sample's value is its whole shape.
 
     >>> check_feed({"x": np.zeros((3, 8))}, [InputSpec("x", "tensor(float)", (None, 3, 9))], "s", "m.onnx")
     Traceback (most recent call last):
@@ -38,7 +39,7 @@ def check_feed(feed: dict, specs: list[InputSpec], key: str, model_file: str) ->
         a = feed.get(spec.name)
         if a is None:
             raise QuantzooError(f"sample {key!r} gives no value for input {spec.name!r} of {model_file}")
-        want = spec.shape[1:]
+        want = spec.shape if spec.name in unbatched else spec.shape[1:]
         ok = a.ndim == len(want) and all(w is None or w == d for w, d in zip(want, a.shape))
         if not ok:
             shown = ["N", *("?" if d is None else d for d in want)]
@@ -70,8 +71,35 @@ def stack(feeds: list[dict], batch_size: int) -> list[dict]:
     return out
 
 
+def unbatched_inputs(params: dict, specs: list[InputSpec], model_file: str) -> tuple[str, ...]:
+    """The inputs a preprocessing's ``unbatched`` param names: inputs without a batch axis (a
+    style vector ``[26]`` beside an image ``[1, 3, H, W]``). They are stored in the batches with
+    a sample axis like every input, and fed without it (`model_feed`); the batch size is then 1.
+
+    >>> unbatched_inputs({"unbatched": ["w"]}, [InputSpec("w", "tensor(float)", (26,))], "m.onnx")
+    ('w',)
+    """
+    names = tuple(params.get("unbatched") or ())
+    known = {s.name for s in specs}
+    for n in names:
+        if n not in known:
+            raise QuantzooError(f"preprocessing params.unbatched names {n!r}, which is not an input of {model_file}; "
+                                f"its inputs are {', '.join(sorted(known))}")
+    return names
+
+
+def model_feed(batch: dict, unbatched=()) -> dict:
+    """What a session is fed for one stored batch: inputs in `unbatched` lose their sample axis
+    (their batch holds one sample).
+
+    >>> {k: v.shape for k, v in model_feed({"x": np.zeros((1, 3)), "w": np.zeros((1, 26))}, ("w",)).items()}
+    {'x': (1, 3), 'w': (26,)}
+    """
+    return {k: (v[0] if k in unbatched else v) for k, v in batch.items()} if unbatched else batch
+
+
 def preprocess_source(source: Source, adapter: str, params: dict, specs: list[InputSpec], model_file: str,
-                      batch_size: int) -> tuple[list[dict], list[Sample], list]:
+                      batch_size: int, unbatched=()) -> tuple[list[dict], list[Sample], list]:
     """Read the samples of `source`, preprocess each with `adapter` and stack them into batches."""
     samples, skipped = source.load()
     if not samples:
@@ -82,7 +110,7 @@ def preprocess_source(source: Source, adapter: str, params: dict, specs: list[In
     feeds = []
     for s in samples:
         feed = fn(s.data, params, specs)
-        check_feed(feed, specs, s.key, model_file)
+        check_feed(feed, specs, s.key, model_file, unbatched)
         feeds.append(feed)
     return stack(feeds, batch_size), samples, skipped
 

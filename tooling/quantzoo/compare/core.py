@@ -29,11 +29,12 @@ from ..cache import Cache, key_of, sha256_file
 from ..customops import check, identity, load_classes, session_options
 from ..customops import run as run_session
 from ..errors import QuantzooError
-from .batches import Prepared, load_prepared, preprocess_source, save_prepared
+from .batches import Prepared, load_prepared, model_feed, preprocess_source, save_prepared, unbatched_inputs
 from .datasets import DATASET_ADAPTERS, Sample
 from .kinds import KINDS, REDUCE_REVISION, compare_batch
 from .preprocess import PREPROCESSORS, InputSpec, default_preprocessing
 from .result import Comparison
+from .stream import Stream, compared_outputs, fed_specs, first_step, run_batch, stream_of
 from .sources import find_source, model_labels, need_registry
 from .summary import summarize
 from .tasks import output_kind
@@ -101,6 +102,9 @@ class Evaluation:
     timings: dict
     clusters: list[str] | None = None  # each sample's photo, when samples are views of photos
     custom_ops: dict | None = None     # {"domain.OpType": class} for models with custom ops
+    unbatched: tuple = ()              # inputs fed without a batch axis (`batches.model_feed`)
+    stream: Stream | None = None       # a streamed (stateful) model's windows and state (`stream`)
+    specs: tuple = ()                  # the model's inputs (a streamed model's state and constants)
 
     @property
     def n(self) -> int:
@@ -129,7 +133,12 @@ class Evaluation:
     def run(self, sess, progress: Progress | None = None, label: str = "quantized") -> list[list[np.ndarray]]:
         """Run `sess` on every batch; return reduced outputs per output, per batch (each reduced
         beside the float model's reduced batch)."""
-        return _run(sess, self.batches, self.output_names, self.kinds, self.contexts, progress, label, self.reference)
+        return _run(sess, self.batches, self.output_names, self.kinds, self.contexts, progress, label, self.reference,
+                    self.unbatched, self.stream, self.specs)
+
+    def feed(self, batch: dict) -> dict:
+        """What a session is fed for one of the prepared batches (or a slice of one)."""
+        return first_step(model_feed(batch, self.unbatched), self.stream, list(self.specs))
 
     def compare(self, quantized_model: str | os.PathLike, *, progress: Progress | None = None) -> Comparison:
         """Run `quantized_model` on the prepared batches and measure it against the float outputs."""
@@ -168,22 +177,43 @@ class Evaluation:
         dataset = {**self.describe, "n": self.n, "skipped": len(skipped),
                    "skipped_files": [{"key": k, "reason": r} for k, r in skipped], "batch_size": self.batch_size}
         return Comparison(model=self.model_id, task=self.task, dataset=dataset, metrics=metrics, sizes=sizes,
-                          original=self.original_info, quantized=qinfo, timings=timings)
+                          original=self.original_info, quantized=qinfo, timings=timings, outputs=outs)
 
 
-def _run(sess, batches, names, kinds, contexts, progress, label, reference=None) -> list[list[np.ndarray]]:
+def _run(sess, batches, names, kinds, contexts, progress, label, reference=None, unbatched=(), stream=None,
+         specs=()) -> list[list[np.ndarray]]:
     outs: list[list[np.ndarray]] = [[] for _ in names]
     total = sum(len(next(iter(b.values()))) for b in batches)
     done = 0
     for i, b in enumerate(batches):
-        ys = run_session(sess, names, b)
+        ys = run_batch(run_session, sess, names, model_feed(b, unbatched), stream, list(specs))
         for j, y in enumerate(ys):
-            ctx = contexts[j] if reference is None else {**contexts[j], "reference": reference[j][i]}
+            # every output of the batch too: a detector's decoder reads them all (compare/decoders.py)
+            ctx = {**contexts[j], "outputs": ys}
+            if reference is not None:
+                ctx["reference"] = reference[j][i]
             outs[j].append(KINDS[kinds[j]].reduce(np.asarray(y), ctx))
         done += len(next(iter(b.values())))
         if progress:
             progress(label, done, total)
     return outs
+
+
+def _chosen_outputs(params: dict, names: list[str], model_file: str) -> list[str]:
+    """The outputs a preprocessing's ``compared_outputs`` param names (default: all), e.g. only
+    the final mask of a network that also returns its deep-supervision side outputs.
+
+    >>> _chosen_outputs({"compared_outputs": ["y"]}, ["y", "side"], "m.onnx"), _chosen_outputs({}, ["y"], "m")
+    (['y'], ['y'])
+    """
+    chosen = params.get("compared_outputs")
+    if not chosen:
+        return names
+    unknown = [n for n in chosen if n not in names]
+    if unknown:
+        raise QuantzooError(f"preprocessing params.compared_outputs names {', '.join(map(repr, unknown))}, not an "
+                            f"output of {model_file}; its outputs are {', '.join(names)}")
+    return [n for n in names if n in chosen]
 
 
 def _versions() -> dict:
@@ -266,11 +296,18 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     if isinstance(sample_data, list):
         adapter, params = "arrays", {}
 
-    fixed_batch = [s.shape[0] for s in specs if s.rank and s.shape[0] is not None]
-    bs = fixed_batch[0] if fixed_batch else int(batch_size or params.get("batch_size") or DEFAULT_BATCH_SIZE)
+    # a property of the model (inputs without a batch axis), whatever the sample data
+    unbatched = unbatched_inputs(dict(pre.get("params") or {}), specs, path.name)
+    all_specs = specs
+    stream = stream_of(params, specs, [o.name for o in sess.get_outputs()], path.name)
+    specs = fed_specs(specs, stream)  # a streamed model's state and constants are not in the samples
+    fixed_batch = [s.shape[0] for s in specs if s.rank and s.shape[0] is not None and s.name not in unbatched]
+    bs = 1 if unbatched else fixed_batch[0] if fixed_batch else int(batch_size or params.get("batch_size") or DEFAULT_BATCH_SIZE)
     outs = sess.get_outputs()
+    outs = [o for o in outs if o.name in compared_outputs([o.name for o in outs], stream)]
+    outs = [o for o in outs if o.name in _chosen_outputs(params, [o.name for o in outs], path.name)]
     names = [o.name for o in outs]
-    kinds = [output_kind(task, len(o.shape)) for o in outs]
+    kinds = [output_kind(task, len(o.shape), i) for i, o in enumerate(outs)]
     input_names = [s.name for s in specs]
     info = _model_info(path)
     key = key_of("float-outputs", info["sha256"], source.identity, {"adapter": adapter, "params": params},
@@ -280,9 +317,10 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
 
     def compute() -> Prepared:
         computed.append(True)
-        batches, samples, skipped = preprocess_source(source, adapter, params, specs, path.name, bs)
-        ctxs = [{} for _ in kinds]  # reductions need no labels
-        ref = _run(sess, batches, names, kinds, ctxs, progress, "float")
+        batches, samples, skipped = preprocess_source(source, adapter, params, specs, path.name, bs, unbatched)
+        # reductions need no labels, only the metric options (a detector's decoder and its thresholds)
+        ctxs = [{"options": dict(params.get("metrics") or {})} for _ in kinds]
+        ref = _run(sess, batches, names, kinds, ctxs, progress, "float", None, unbatched, stream, all_specs)
         return Prepared(batches, [s.key for s in samples], [s.label for s in samples], skipped, ref)
 
     prepared = None
@@ -318,7 +356,7 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
                       task=task, describe=source.describe, prepared=prepared, output_names=names, kinds=kinds,
                       contexts=contexts, signature=_signature(sess), batch_size=bs, cache_hit=hit, timings=timings,
                       clusters=[cluster(k) for k in prepared.keys] if cluster is not None else None,
-                      custom_ops=ops or None)
+                      custom_ops=ops or None, unbatched=unbatched, stream=stream, specs=tuple(all_specs))
 
 
 def compare_models(full_precision_model: str | os.PathLike, quantized_model: str | os.PathLike,

@@ -21,6 +21,9 @@ import numpy as np
 
 from ..errors import QuantzooError
 from .augment import augment, view_tag
+from .photosets import matted_rows, styled_rows
+from . import labelling
+from . import speech
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Sample:
     """One item of a dataset: a stable key, the data a preprocessor reads, and an optional label.
 
     `data` is a `Path` (``files``), a Pillow image (``images``, ``rendered-text-lines``) or a
-    mapping of arrays (``arrays``).
+    mapping of arrays (``arrays``) or a `speech.Audio` (``espeak-speech``, ``pitch-frames``, ``wav-files``).
     """
 
     key: str
@@ -338,6 +341,33 @@ def photo_of(key: str) -> str:
     return key.split("#", 1)[0]
 
 
+def styled_photos(root: Path, params: dict, skipped: list) -> list[Sample]:
+    """Every photo (``include``/``exclude`` as for ``images``) in each style of ``styles``: keys
+    ``<photo>#style-<i>`` (`photosets.styled_rows`), read by the ``styled-image`` preprocessor."""
+    photos = images_dataset(root, {k: v for k, v in params.items() if k != "limit"}, skipped)
+    return thin([Sample(*row) for row in styled_rows([(s.key, s.data) for s in photos], params)], params.get("limit"))
+
+
+def matted_photos(root: Path, params: dict, skipped: list) -> list[Sample]:
+    """Every photo, labelled with its reference matte where ``mattes`` names one
+    (`photosets.matted_rows`: the label is the matte binarised at 0.5, `imagemetrics.encode_mask`)."""
+    photos = images_dataset(root, {k: v for k, v in params.items() if k not in ("labels", "limit")}, skipped)
+    return thin([Sample(*row) for row in matted_rows(root, [(s.key, s.data) for s in photos], params)],
+                params.get("limit"))
+
+
+def class_index_views(root: Path, params: dict, skipped: list) -> list[Sample]:
+    """`augmented_images`, each photo labelled by the class index in its file name
+    (`labelling.label_by_class_index`: ``class_pattern``, ``class_names``)."""
+    return labelling.label_by_class_index(augmented_images(root, params, skipped), root, params)
+
+
+def quarter_turns(root: Path, params: dict, skipped: list) -> list[Sample]:
+    """Every image turned by quarter turns and labelled by the angle (`labelling.turned`)."""
+    pages = images_dataset(root, {k: v for k, v in params.items() if k not in ("labels", "limit")}, skipped)
+    return thin(labelling.turned(pages, params), params.get("limit"))
+
+
 @dataclass(frozen=True)
 class DatasetAdapter:
     """One way to read a dataset: ``read(root, params, skipped) -> list[Sample]``. `cluster`,
@@ -359,4 +389,15 @@ DATASET_ADAPTERS: dict[str, DatasetAdapter] = {a.name: a for a in (
     DatasetAdapter("uci-digits", uci_digits, "scikit-learn's copy of the UCI handwritten digits (8×8, 0..16)"),
     DatasetAdapter("augmented-images", augmented_images,
                    "every photograph in a fixed grid of crops, flips and rotations", photo_of),
+    DatasetAdapter("styled-photos", styled_photos, "every photograph in each of a list of styles (style transfer)",
+                   photo_of),
+    DatasetAdapter("matted-photos", matted_photos,
+                   "every photograph, labelled with its reference matte where one is named (salient objects)"),
+    DatasetAdapter("class-index-views", class_index_views,
+                   "augmented-images, each photo labelled by the class index in its file name", photo_of),
+    DatasetAdapter("quarter-turns", quarter_turns,
+                   "every page turned by 0/90/180/270 degrees, labelled by the angle (orientation)", photo_of),
+    DatasetAdapter("espeak-speech", speech.espeak_speech, "sentences spoken by espeak-ng between silences, labelled with the speech extents"),
+    DatasetAdapter("pitch-frames", speech.pitch_frames, "sine tones labelled with their frequency, and spoken windows", photo_of),
+    DatasetAdapter("wav-files", speech.wav_files, "every 16-bit PCM .wav file, as a mono recording"),
 )}

@@ -47,20 +47,21 @@ def bootstrap(values: Sequence | np.ndarray, statistic: Callable[[np.ndarray], n
     `statistic` takes an array of shape [resamples, n, ...] (resampled rows) and returns one value
     per resample. With `clusters` (one label per row, e.g. the photo a view was cut from) whole
     clusters are resampled, so rows that are not independent are not counted as if they were.
-    None when there are no values.
+    None when there are fewer than two values (or clusters): one value shows no spread, and a
+    zero-width interval around it would claim a certainty it does not have.
 
     >>> lo, hi = bootstrap([1.0, 2.0, 3.0, 4.0, 5.0])
     >>> 1.0 <= lo < 3.0 < hi <= 5.0
     True
-    >>> bootstrap([2.5, 2.5, 2.5]), bootstrap([]) is None
-    ((2.5, 2.5), True)
+    >>> bootstrap([2.5, 2.5, 2.5]), bootstrap([]) is None, bootstrap([0.9]) is None, bootstrap([1.0, 2.0], clusters="aa")
+    ((2.5, 2.5), True, True, None)
     >>> a, b = bootstrap([0.0, 0.0, 1.0, 1.0], clusters="aabb"), bootstrap([0.0, 0.0, 1.0, 1.0])
     >>> a[0] <= b[0] and b[1] <= a[1]
     True
     """
     a = np.asarray(values, dtype=np.float64)
     n = a.shape[0] if a.ndim else 0
-    if n == 0:
+    if n < 2 or (clusters is not None and len(set(clusters)) < 2):
         return None
     rng = np.random.default_rng(seed)
     stat = statistic if statistic is not None else (lambda s: s.mean(axis=1))

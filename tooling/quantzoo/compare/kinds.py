@@ -22,6 +22,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import audiometrics as AUD
+from . import decoders as DEC
+from . import imagekinds as IK
 from . import metrics as M
 from . import text as T
 
@@ -97,11 +100,14 @@ def compare_dense(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, lis
 
 
 def compare_detection(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
-    """Dense metrics plus the IoU of the binarized maps."""
+    """Dense metrics plus the IoU of the binarized maps; with a ``decoder`` option (CRAFT's word
+    grouping, `decoders.DECODERS`) also the agreement of the boxes decoded from the maps."""
     th = float(ctx.get("options", {}).get("iou_threshold", M.DET_THRESHOLD))
     out = compare_dense(ref, test, ctx)
     # None (excluded) where neither map has text (see `metrics.iou`)
     out["iou"] = [M.iou(r, t, th) for r, t in zip(ref, test)]
+    if ctx.get("options", {}).get("decoder"):
+        out.update(DEC.map_agreement(ref, test, ctx["options"]))
     return out
 
 
@@ -175,6 +181,13 @@ KINDS: dict[str, OutputKind] = {k.name: k for k in (
     OutputKind("dense", _reduce_identity, compare_dense),
     OutputKind("detection", _reduce_identity, compare_detection),
     OutputKind("ctc", reduce_ctc, compare_ctc, _ctc_context),
+    OutputKind("image", _reduce_identity, IK.compare_image),
+    OutputKind("mask", _reduce_identity, IK.compare_mask, IK.mask_context),
+    # a detector's first output plus the detections decoded from all its outputs (decoders.py)
+    OutputKind("boxes", DEC.reduce_boxes, DEC.compare_boxes),
+    # voice activity per frame of a streamed model, and CREPE's pitch bins (audiometrics.py)
+    OutputKind("speech-frames", _reduce_identity, AUD.compare_vad, AUD.labels_context),
+    OutputKind("pitch", _reduce_identity, AUD.compare_pitch, AUD.labels_context),
 )}
 
 

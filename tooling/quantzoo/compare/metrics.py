@@ -16,7 +16,13 @@ Metric keys (exactly these):
 - text detection: the dense metrics plus ``iou`` of the maps binarized at 0.3 (DB's threshold),
   over the samples where either map has text;
 - CTC text recognition: ``string_agreement``, ``cer`` (quantized against float strings) and
-  ``cer_labels`` (quantized against the labels).
+  ``cer_labels`` (quantized against the labels);
+- image-to-image (``image`` outputs): the dense metrics plus ``ssim``; salient-object masks
+  (``mask`` outputs): the dense metrics plus ``mask_iou`` (binarised at 0.5) and, where a sample
+  carries a reference matte, ``matte_iou_float`` and ``matte_iou`` (`imagemetrics`);
+- detectors (``boxes`` outputs, and ``detection`` maps with a decoder): ``detection_f1``,
+  ``detection_precision``, ``detection_recall`` of the decoded boxes against the float model's
+  (matched at IoU ≥ 0.5) and, for faces, ``landmark_error`` (`detection`, `decoders`).
 
 A per-sample value is None where the figure is undefined on that sample (cosine with an all-zero
 output, IoU of two empty maps, accuracy of an unlabelled sample); the summary leaves such samples
@@ -35,9 +41,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
+
+# The pure per-sample functions live in measures.py; these names stay importable from here.
+from .measures import (  # noqa: E402,F401
+    dense_components,
+    _ratio_db,
+    pooled_snr_db,
+    pooled_psnr_db,
+    dense_stats,
+    snr_db,
+    psnr_db,
+    cosine,
+    max_abs_error,
+    iou,
+    top1_agreement,
+    top5_agreement,
+    accuracy,
+    DENSE_COMPONENTS,
+    _sig,
+    FLOAT32_EPS,
+    SNR_CEILING_DB,
+    DET_THRESHOLD,
+)
 
 # Bump when a metric's definition changes: cached comparisons are keyed by it.
 # 2: iou leaves out samples where both maps are empty.
@@ -46,14 +74,6 @@ import numpy as np
 REVISION = 3
 
 
-def _sig(x: float, digits: int = 7) -> float:
-    """Round to `digits` significant digits, so JSON stays readable and stable."""
-    return float(f"{x:.{digits}g}")
-
-
-FLOAT32_EPS = float(np.finfo(np.float32).eps)
-SNR_CEILING_DB = _sig(-20.0 * math.log10(FLOAT32_EPS), 10)
-DET_THRESHOLD = 0.3
 
 
 # --- the records ----------------------------------------------------------------------------
@@ -112,8 +132,11 @@ class Metric:
         return UNITS.get(self.unit, UNITS["abs"])(v)
 
 
-_CLS, _DENSE, _DET, _CTC = ("classification",), ("dense", "detection"), ("detection",), ("ctc",)
-_ALL = ("classification", "dense", "detection", "ctc")
+_CLS, _DENSE, _DET, _CTC = ("classification",), ("dense", "detection", "image", "mask", "boxes"), ("detection",), ("ctc",)
+_IMG, _MASK = ("image",), ("mask",)  # image-to-image and salient-object masks (imagemetrics.py)
+_BOX, _LMK = ("boxes", "detection"), ("boxes",)  # decoded detections (decoders.py, detection.py)
+_VAD, _PITCH = ("speech-frames",), ("pitch",)  # voice activity and pitch (audiometrics.py)
+_ALL = ("classification", "dense", "detection", "ctc", "image", "mask", "boxes", "speech-frames", "pitch")
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("top1_agreement", "top-1 agreement", "fraction", True, True,
@@ -147,6 +170,50 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "character error rate of the compressed model's strings against the float model's strings", None, _CTC),
     Metric("cer_labels", "CER vs labels", "fraction", False, False,
            "character error rate of the compressed model's strings against the labels", None, _CTC),
+    Metric("ssim", "SSIM", "ratio", True, False,
+           "structural similarity of the compressed model's image with the float model's (Wang et al. 2004: "
+           "11×11 Gaussian window of σ 1.5, K1 0.01, K2 0.03, data range 1, valid positions), the mean over "
+           "the channels, averaged over the samples", 35, _IMG),
+    Metric("mask_iou", "mask IoU", "fraction", True, False,
+           "intersection over union of the compressed and float models' masks binarised at 0.5, averaged "
+           "over the samples where either mask has an object", 32, _MASK),
+    Metric("matte_iou_float", "float IoU vs matte", "fraction", True, False,
+           "intersection over union of the float model's mask (binarised at 0.5) with the reference matte "
+           "(binarised at 0.5), over the samples that have one", None, _MASK),
+    Metric("matte_iou", "IoU vs matte", "fraction", True, False,
+           "intersection over union of the compressed model's mask (binarised at 0.5) with the reference "
+           "matte (binarised at 0.5), over the samples that have one", None, _MASK),
+    Metric("detection_f1", "detection F1", "fraction", True, False,
+           "F1 of the compressed model's decoded detections against the float model's: boxes matched one to one "
+           "at IoU ≥ 0.5, 2·matches / (float boxes + compressed boxes) per sample, averaged over the samples "
+           "where either model detects something", 25, _BOX),
+    Metric("detection_precision", "detection precision", "fraction", True, False,
+           "share of the compressed model's detections that match a float detection (IoU ≥ 0.5), averaged over "
+           "the samples where the compressed model detects something", None, _BOX),
+    Metric("detection_recall", "detection recall", "fraction", True, False,
+           "share of the float model's detections that a compressed detection matches (IoU ≥ 0.5), averaged over "
+           "the samples where the float model detects something", None, _BOX),
+    Metric("landmark_error", "landmark error", "fraction", False, False,
+           "mean distance between the landmarks of matched detections, divided by the float box's size "
+           "√(width·height), averaged over the samples with a match", None, _LMK),
+    Metric("vad_agreement", "frame agreement", "fraction", True, True, "share of frames where the compressed model's "
+           "speech/non-speech decision equals the float model's (n: recordings)", None, _VAD),
+    Metric("vad_accuracy_float", "float frame accuracy", "fraction", True, True,
+           "share of frames where the float model's decision matches the known speech extents (n: recordings)", None, _VAD),
+    Metric("vad_accuracy", "frame accuracy", "fraction", True, True,
+           "share of frames where the compressed model's decision matches the known speech extents (n: recordings)", None, _VAD),
+    Metric("pitch_agreement", "pitch agreement", "fraction", True, True, "share of windows where the compressed "
+           "model's pitch is within 50 cents of the float model's, where the float model is confident", None, _PITCH),
+    Metric("pitch_cents_vs_float", "cents vs float", "abs", False, False,
+           "absolute pitch difference from the float model in cents, where the float model is confident", None, _PITCH),
+    Metric("pitch_error_cents", "cents error", "abs", False, False,
+           "absolute error of the compressed model's pitch against the known frequency, in cents", None, _PITCH),
+    Metric("pitch_error_cents_float", "float cents error", "abs", False, False,
+           "absolute error of the float model's pitch against the known frequency, in cents", None, _PITCH),
+    Metric("raw_pitch_accuracy", "raw pitch accuracy", "fraction", True, True,
+           "share of labelled windows where the compressed model's pitch is within 50 cents of the truth", None, _PITCH),
+    Metric("raw_pitch_accuracy_float", "float raw pitch accuracy", "fraction", True, True,
+           "share of labelled windows where the float model's pitch is within 50 cents of the truth", None, _PITCH),
 )}
 
 
@@ -184,7 +251,7 @@ def primary_metrics() -> tuple[str, ...]:
     """The metrics that rank a model's variants, best first, from the records' `primary`.
 
     >>> primary_metrics()
-    ('top1_agreement', 'string_agreement', 'iou', 'cosine')
+    ('top1_agreement', 'string_agreement', 'detection_f1', 'iou', 'mask_iou', 'ssim', 'cosine')
     """
     ranked = sorted((m.primary, m.name) for m in METRICS.values() if m.primary is not None)
     return tuple(name for _, name in ranked)
@@ -195,170 +262,3 @@ def __getattr__(name: str):
     if name == "PRIMARY_METRICS":
         return primary_metrics()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# --- dense: pooled over the dataset ------------------------------------------------------------
-# A pooled metric's per-sample values are component rows; its record's ``pool`` turns the rows of
-# the whole dataset (shape [n, k], or [resamples, n, k] for a bootstrap) into the figure.
-
-DENSE_COMPONENTS = ("signal_energy", "error_energy", "elements", "peak_power")
-
-
-def dense_components(ref: np.ndarray, test: np.ndarray) -> tuple[float, float, float, float]:
-    """One sample's row for the pooled SNR and PSNR: (Σref², Σ(ref−test)², element count, max ref²).
-
-    >>> dense_components(np.array([1.0, -2.0]), np.array([1.5, -2.0]))
-    (5.0, 0.25, 2.0, 4.0)
-    """
-    return dense_stats(ref, test)["snr_db"]
-
-
-def _ratio_db(power, noise):
-    """10·log10(power / noise), noise floored at FLOAT32_EPS²·power (float32 cannot resolve less);
-    a zero power scores the ceiling when the noise is zero too, else its negative."""
-    power, noise = np.asarray(power, dtype=np.float64), np.asarray(noise, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        db = 10.0 * np.log10(power / np.maximum(noise, FLOAT32_EPS ** 2 * power))
-    db = np.where(power == 0.0, np.where(noise == 0.0, SNR_CEILING_DB, -SNR_CEILING_DB), db)
-    return _sig(float(db), 10) if db.ndim == 0 else db
-
-
-def pooled_snr_db(rows: np.ndarray):
-    """SNR over the whole dataset: 10·log10(Σ signal energy / Σ error energy), every element of
-    every sample counted once, so a sample whose output is all zero adds its (tiny) error and no
-    signal instead of scoring −138 dB on its own.
-
-    >>> pooled_snr_db(np.array([[2.0, 0.02, 2, 1], [0.0, 0.0, 2, 0]]))
-    20.0
-    """
-    rows = np.asarray(rows, dtype=np.float64)
-    return _ratio_db(rows[..., 0].sum(axis=-1), rows[..., 1].sum(axis=-1))
-
-
-def pooled_psnr_db(rows: np.ndarray):
-    """PSNR over the whole dataset: the float output's peak power over all samples (max ref²)
-    over the pooled mean squared error (Σ error energy / Σ element count), in dB.
-
-    >>> pooled_psnr_db(np.array([[4.0, 0.02, 2, 4], [0.0, 0.0, 2, 0]]))
-    29.03089987
-    """
-    rows = np.asarray(rows, dtype=np.float64)
-    count = rows[..., 2].sum(axis=-1)
-    mse = rows[..., 1].sum(axis=-1) / np.maximum(count, 1.0)
-    return _ratio_db(rows[..., 3].max(axis=-1), mse)
-
-
-def dense_stats(ref: np.ndarray, test: np.ndarray) -> dict:
-    """One sample's dense values in one pass (float64): the pooled metrics' component row
-    (`dense_components`) under ``snr_db`` and ``psnr_db``, ``cosine`` (None where either output
-    is all zero: undefined) and ``max_abs_error``.
-
-    >>> dense_stats(np.array([1.0, 1.0]), np.array([1.1, 0.9]))["cosine"]
-    0.9950371902
-    """
-    r = np.asarray(ref, dtype=np.float64).ravel()
-    t = np.asarray(test, dtype=np.float64).ravel()
-    if r.size == 0:
-        return {"snr_db": (0.0, 0.0, 0.0, 0.0), "psnr_db": (0.0, 0.0, 0.0, 0.0), "cosine": None, "max_abs_error": 0.0}
-    d = r - t
-    # einsum dot products and extremes instead of r*r, abs(d): no output-sized temporaries, and
-    # no BLAS call (OpenBLAS threads fight onnxruntime's spinning threads on a small machine)
-    rr, tt, dd = (float(np.einsum("i,i->", a, a)) for a in (r, t, d))
-    row = (rr, dd, float(r.size), max(float(r.max()) ** 2, float(r.min()) ** 2))
-    cos = None if rr == 0.0 or tt == 0.0 else _sig(float(np.einsum("i,i->", r, t)) / math.sqrt(rr * tt), 10)
-    return {"snr_db": row, "psnr_db": row, "cosine": cos, "max_abs_error": _sig(max(float(d.max()), -float(d.min())), 10)}
-
-
-def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
-    """Signal-to-noise ratio of `test` against `ref` in dB: 10·log10(Σref² / Σ(ref−test)²).
-
-    >>> snr_db(np.array([1.0, 1.0]), np.array([1.1, 0.9]))
-    20.0
-    >>> snr_db(np.ones(3), np.ones(3)) == SNR_CEILING_DB
-    True
-    """
-    return pooled_snr_db(np.array([dense_components(ref, test)]))
-
-
-def psnr_db(ref: np.ndarray, test: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB: 10·log10(max(ref²) / mean((ref−test)²)).
-
-    >>> psnr_db(np.array([0.0, 2.0]), np.array([0.0, 1.8]))
-    23.01029996
-    """
-    return pooled_psnr_db(np.array([dense_components(ref, test)]))
-
-
-def cosine(ref: np.ndarray, test: np.ndarray) -> float | None:
-    """Cosine similarity of the flattened outputs; None (undefined) when either is all zero.
-
-    >>> cosine(np.array([1.0, 0.0]), np.array([1.0, 1.0])), cosine(np.zeros(2), np.zeros(2))
-    (0.7071067812, None)
-    """
-    return dense_stats(ref, test)["cosine"]
-
-
-def max_abs_error(ref: np.ndarray, test: np.ndarray) -> float:
-    """Largest absolute difference.
-
-    >>> max_abs_error(np.array([1.0, 2.0]), np.array([1.5, 1.0]))
-    1.0
-    """
-    return dense_stats(ref, test)["max_abs_error"]
-
-
-def iou(ref: np.ndarray, test: np.ndarray, threshold: float = DET_THRESHOLD) -> float | None:
-    """Intersection over union of the two maps binarized at `threshold` (> threshold is on).
-
-    None when both masks are empty: there is nothing to overlap, and counting such a pair as a
-    perfect 1.0 let a model that finds no text anywhere score well on photos without text.
-
-    >>> iou(np.array([0.9, 0.9, 0.1, 0.0]), np.array([0.9, 0.1, 0.9, 0.0]))
-    0.3333333333
-    >>> iou(np.zeros(4), np.zeros(4)) is None
-    True
-    """
-    a = np.asarray(ref) > threshold
-    b = np.asarray(test) > threshold
-    union = int(np.count_nonzero(a | b))
-    if union == 0:
-        return None
-    return _sig(int(np.count_nonzero(a & b)) / union, 10)
-
-
-# --- classification -------------------------------------------------------------------------
-
-def top1_agreement(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """Per sample: 1.0 where both [N, C] outputs have the same argmax.
-
-    >>> top1_agreement(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([[0.2, 0.8], [0.4, 0.6]])).tolist()
-    [1.0, 0.0]
-    """
-    return (np.argmax(ref, axis=1) == np.argmax(test, axis=1)).astype(np.float64)
-
-
-def top5_agreement(ref: np.ndarray, test: np.ndarray, k: int = 5) -> np.ndarray:
-    """Per sample: 1.0 where the reference's top-1 class is among the test's top `k` classes.
-
-    >>> top5_agreement(np.array([[0, 0, 0, 0, 0, 0, 1.0]]), np.array([[6, 5, 4, 3, 2, 1, 0.0]]), k=5).tolist()
-    [0.0]
-    >>> top5_agreement(np.array([[0, 0, 0, 0, 0, 0, 1.0]]), np.array([[6, 5, 4, 3, 0, 0, 1.0]]), k=5).tolist()
-    [1.0]
-    """
-    top1 = np.argmax(ref, axis=1)
-    # the reference class is in test's top k iff fewer than k classes score strictly higher
-    # (ties resolved in favour of the lower index, like argsort would)
-    score = np.take_along_axis(test, top1[:, None], axis=1)
-    idx = np.arange(test.shape[1])[None, :]
-    higher = (test > score) | ((test == score) & (idx < top1[:, None]))
-    return (higher.sum(axis=1) < k).astype(np.float64)
-
-
-def accuracy(predicted: np.ndarray, labels: Sequence[int | None]) -> list[float | None]:
-    """Per sample: 1.0 where the predicted class index equals the label's index; None where the
-    label is None (no label, or one the model does not know): the summary leaves it out.
-
-    >>> accuracy(np.array([2, 0, 1]), [2, None, 0])
-    [1.0, None, 0.0]
-    """
-    return [None if y is None else float(int(p) == int(y)) for p, y in zip(predicted, labels)]

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import QuantzooError
+from . import speech as _speech
 
 # text-line models (PaddleOCR's) take pixels scaled to [-1, 1]
 TEXT_LINE_DEFAULTS = {"mean": 0.5, "std": 0.5}
@@ -253,6 +254,26 @@ def text_line_image(data: Any, params: dict, inputs: list[InputSpec]) -> dict[st
     return {spec.name: _to_layout(_normalise(a, p), layout, channels, p).astype(np_dtype(spec))}
 
 
+def styled_image(data: Any, params: dict, inputs: list[InputSpec]) -> dict[str, np.ndarray]:
+    """A photo in one style (``{"image": photo, "style": i}``, the ``styled-photos`` adapter) ->
+    the 4-D picture input, preprocessed like `image` (same params), and a one-hot float vector
+    with 1 at index i on the model's 1-D input (the style weights; list it in ``unbatched``)."""
+    pics, vecs = [s for s in inputs if s.rank == 4], [s for s in inputs if s.rank == 1]
+    if len(pics) != 1 or len(vecs) != 1:
+        raise QuantzooError("preprocessing adapter 'styled-image' feeds a model with one 4-D picture input and one "
+                            f"1-D style input; found {', '.join(f'{i.name} {list(i.shape)}' for i in inputs)}")
+    if not isinstance(data, dict) or "image" not in data or "style" not in data:
+        raise QuantzooError("preprocessing adapter 'styled-image' reads samples of the 'styled-photos' dataset "
+                            f"adapter ({{image, style}}), found a {type(data).__name__}")
+    n, i = vecs[0].shape[0], int(data["style"])
+    if not isinstance(n, int) or not 0 <= i < n:
+        raise QuantzooError(f"style {i} is out of range for input {vecs[0].name!r} of shape {list(vecs[0].shape)}; "
+                            "check the dataset's params.styles")
+    weights = np.zeros(n, dtype=np_dtype(vecs[0]))
+    weights[i] = 1
+    return {**image(data["image"], params, pics), vecs[0].name: weights}
+
+
 def arrays(data: Any, params: dict, inputs: list[InputSpec]) -> dict[str, np.ndarray]:
     """A mapping of arrays -> the feed, cast to each input's dtype. A None key (a bare .npy)
     names the model's only input; a leading batch axis of 1 is dropped."""
@@ -337,6 +358,10 @@ PREPROCESSORS: dict[str, Preprocessor] = {p.name: p for p in (
     Preprocessor("image", image, "images", _unnormalise),
     Preprocessor("text-line-image", text_line_image, "images", _text_line_inverse),
     Preprocessor("arrays", arrays, "arrays"),
+    Preprocessor("styled-image", styled_image, "styled-photos", _unnormalise),
+    # generated recordings (speech.py): the whole recording (streamed models), one normalised window
+    Preprocessor("audio", _speech.audio_input, "wav-files"),
+    Preprocessor("audio-frame", _speech.audio_frame, "wav-files"),
 )}
 
 

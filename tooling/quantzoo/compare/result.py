@@ -30,6 +30,9 @@ class Comparison:
     original: dict
     quantized: dict
     timings: dict = field(default_factory=dict)
+    # the compressed model's reduced outputs ([output][batch]), for a caller that draws them
+    # (pipeline.grid); never part of the JSON document
+    outputs: list | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self, timings: bool = True) -> dict:
         doc = {"schema_version": SCHEMA_VERSION, "model": self.model, "task": self.task,

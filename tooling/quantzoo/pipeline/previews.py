@@ -64,6 +64,8 @@ def preview_sample(ev, model, out_index: int) -> int:
                 return i
     best, best_v, i = 0, None, 0
     for batch in ev.reference[out_index]:
+        if batch.dtype.names and "raw" in batch.dtype.names:  # a detector's record: its output map
+            batch = batch["raw"]
         for row in batch:
             v = float(np.mean(np.abs(row)))
             if best_v is None or v > best_v:
@@ -78,19 +80,21 @@ def sample_feed(ev, index: int) -> dict:
     for batch in ev.batches:
         n = len(next(iter(batch.values())))
         if index < start + n:
-            return {k: v[index - start:index - start + 1] for k, v in batch.items()}
+            return ev.feed({k: v[index - start:index - start + 1] for k, v in batch.items()})
         start += n
     raise IndexError(index)
 
 
 def sample_reference(ev, out_index: int, index: int):
-    """The float model's (reduced) output `out_index` on one sample."""
+    """The float model's (reduced) output `out_index` on one sample (a reduction that keeps the
+    output itself beside other fields, like a detector's `boxes` record, gives its ``raw``)."""
     import numpy as np
 
     start = 0
     for batch in ev.reference[out_index]:
         if index < start + len(batch):
-            return np.asarray(batch[index - start])
+            row = np.asarray(batch[index - start])
+            return row["raw"] if row.dtype.names and "raw" in row.dtype.names else row
         start += len(batch)
     raise IndexError(index)
 
