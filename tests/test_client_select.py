@@ -139,3 +139,11 @@ def test_min_agreement_takes_the_lower_end_of_the_interval_when_the_index_has_on
     assert client.select_variant(m, min_agreement=0.99).id == "big"
     with pytest.raises(QuantzooError, match=r"'big' with 0.995 \(lower end of its 95 % interval; mean 0.999\)"):
         client.select_variant(m, min_agreement=0.998)
+
+
+def test_min_agreement_picks_an_auto_variant_when_it_is_the_smallest_that_qualifies():
+    auto = {**_v("auto", 60, y__top1_agreement=0.996), "mode": "auto", "granularity": "mixed"}
+    m = _m({**MODEL, "variants": MODEL["variants"] + [auto]})
+    assert client.select_variant(m, min_agreement=0.99).id == "auto"
+    assert client.select_variant(m, min_agreement=0.997).id == "kmeans-8"
+    assert client.select_variant(m, max_size=70).id == "auto"

@@ -49,3 +49,16 @@ def test_every_point_with_an_interval_gets_an_error_bar_inside_the_plot():
     for _, y_lo, y_hi in bars:
         assert 34 <= float(y_hi) < float(y_lo) <= 380 - 58   # drawn upwards, within the plot area
     assert "95 % interval 91.50 % to 99.00 %, n=100" in svg
+
+
+def test_the_pareto_frontier_is_drawn_through_the_variants_nothing_smaller_beats():
+    from quantzoo.publish.charts import pareto
+
+    pts = [Point("kmeans-2", 70, 0.80, "kmeans_lut"), Point("linear-4", 120, 0.78, "linear"),
+           Point("auto", 90, 0.99, "auto"), Point("linear-8", 250, 0.999, "linear")]
+    assert [p.label for p in pareto(pts)] == ["kmeans-2", "auto", "linear-8"]
+    assert [p.label for p in pareto(pts, higher_is_better=False)] == ["kmeans-2", "linear-4"]
+    svg = size_agreement_svg(pts, float_size=1000, metric="top1_agreement", metric_label="top-1 agreement")
+    assert svg.count('class="qz-pareto"') == 1 and "#be123c" in svg  # auto points have their own style
+    one = size_agreement_svg(pts[:1], float_size=1000, metric="top1_agreement", metric_label="top-1 agreement")
+    assert "qz-pareto" not in one

@@ -7,7 +7,8 @@ import pytest
 from quantzoo.quantize import MODES
 from quantzoo.quantize.variants import DEFAULT_VARIANTS, MODE_DEFAULT_GRANULARITY, Variant, parse_variant
 
-UNKNOWN = ("; expected fp16 or <mode>-<1..8> with mode one of linear, linear-sym, lut, kmeans, unique, custom")
+UNKNOWN = ("; expected fp16 or <mode>-<1..8> with mode one of linear, linear-sym, lut, kmeans, unique, custom"
+           " (a table mode may add -g<G>: G channels per table), or auto / auto-<target>")
 
 
 @pytest.mark.parametrize("vid,mode,nbits,granularity", [
@@ -79,3 +80,22 @@ def test_representation_is_a_variant_key_in_the_spec_only_when_not_the_default()
     assert "representation" not in parse_variant({"id": "linear-8", "representation": "auto"}).spec()
     with pytest.raises(ValueError, match="representation must be one of auto, decode, native, found 'qdq'"):
         parse_variant({"id": "linear-4", "representation": "qdq"})
+
+
+def test_a_grouped_table_id_names_its_group_size():
+    v = parse_variant("kmeans-4-g8")
+    assert (v.mode, v.nbits, v.granularity, v.group_size) == ("kmeans_lut", 4, "per_grouped_channel", 8)
+    assert v.spec()["group_size"] == 8 and "target" not in v.spec()
+    with pytest.raises(ValueError, match="table modes only"):
+        parse_variant("linear-4-g8")
+
+
+def test_auto_variants_carry_their_target_in_the_spec():
+    assert parse_variant("auto").auto and parse_variant("auto").target is None
+    assert parse_variant("auto-0.99").target == 0.99
+    assert parse_variant("auto-0.99").spec()["target"] == 0.99
+    assert parse_variant("auto").spec() != parse_variant("auto-0.99").spec()
+    assert not parse_variant("kmeans-4").auto and "target" not in parse_variant("kmeans-4").spec()
+    for bad in ("auto-2", "auto-x", "auto-"):
+        with pytest.raises(ValueError, match="unknown variant id"):
+            parse_variant(bad)

@@ -15,6 +15,7 @@ from html import escape
 
 from ..compare.metrics import METRICS, format_metric
 from ..quantize.modes import MODES
+from ..quantize.variants import AUTO_MODE
 from ..units import human_size
 
 W, H = 760, 380
@@ -22,6 +23,25 @@ LEFT, RIGHT, TOP, BOTTOM = 78, 24, 34, 58
 CHAR_W = 6.6          # average glyph width at font-size 11, for label boxes
 LABEL_H = 12
 HALO = 'stroke="#fafafa" stroke-width="3" paint-order="stroke"'  # labels stay legible over grid lines
+AUTO_STYLE = ("#be123c", "diamond")  # auto variants: crimson diamonds
+
+
+def pareto(points: list[Point], higher_is_better: bool = True) -> list[Point]:
+    """The points no other point beats on both size and value (smaller and at least as good),
+    smallest first: the size-vs-agreement frontier.
+
+    >>> ps = [Point("a", 100, 0.9, "x"), Point("b", 200, 0.8, "x"), Point("c", 300, 0.99, "x"), Point("d", 50, 0.5, "x")]
+    >>> [p.label for p in pareto(ps)]
+    ['d', 'a', 'c']
+    """
+    best = None
+    out = []
+    for p in sorted((p for p in points if p.value is not None and math.isfinite(p.value)),
+                    key=lambda p: (p.size, -p.value if higher_is_better else p.value, p.label)):
+        if best is None or (p.value > best if higher_is_better else p.value < best):
+            out.append(p)
+            best = p.value
+    return out
 
 
 @dataclass(frozen=True)
@@ -36,7 +56,10 @@ class Point:
 
 
 def _family(mode: str) -> tuple[str, str]:
-    """(fill colour, marker) of a mode's points, from its `Mode` record; green circles otherwise."""
+    """(fill colour, marker) of a mode's points, from its `Mode` record; the auto variants
+    (a scheme per tensor, `quantize/allocate.py`) their own; green circles otherwise."""
+    if mode == AUTO_MODE:
+        return AUTO_STYLE
     m = MODES.get(mode)
     return (m.colour, m.marker) if m else ("#16a34a", "circle")
 
@@ -221,6 +244,17 @@ def size_agreement_svg(points: list[Point], *, float_size: int, metric: str, met
     fx = X(float_size)
     out.append(f'<line x1="{fx:.1f}" x2="{fx:.1f}" y1="{y0}" y2="{y1}" stroke="#a1a1aa" stroke-dasharray="2 3"/>')
 
+    # the Pareto frontier: a step line through the variants nothing smaller beats
+    front = pareto(drawn, METRICS[metric].higher_is_better if metric in METRICS else True)
+    if len(front) > 1:
+        steps = []
+        for a, b in zip(front, front[1:]):
+            steps += [(X(a.size), Y(a.value)), (X(b.size), Y(a.value))]
+        steps.append((X(front[-1].size), Y(front[-1].value)))
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in steps)
+        out.append(f'<polyline class="qz-pareto" points="{pts}" fill="none" stroke="#52525b" stroke-width="1.2" '
+                   f'stroke-dasharray="1 3" stroke-linecap="round"><title>Pareto frontier: no variant is both '
+                   f'smaller and better than these</title></polyline>')
     order = sorted(drawn, key=lambda p: (p.size, p.label))
     pix = [(p.label, X(p.size), Y(p.value)) for p in order]
     th_line = (Y(threshold),) if threshold is not None and math.isfinite(threshold) and lo <= threshold <= hi else ()

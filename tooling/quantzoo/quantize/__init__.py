@@ -12,6 +12,7 @@ planes), `artifact` (the ONNX decode), `native` (DequantizeLinear), `engine` (th
 
 from __future__ import annotations
 
+from ..errors import UsageError
 from .engine import check_config, quantize_file, quantize_weights
 from .modes import MODES, Encoded, Layout, Mode, decode
 from .native import DEFAULT_REPRESENTATION
@@ -32,6 +33,14 @@ __all__ = [
 
 def cli_quantize(args) -> int:
     """`quantzoo quantize IN.onnx -o OUT.onnx --mode MODE [...]`: compress and print the summary."""
+    if getattr(args, "auto", False) or getattr(args, "recipe", None):  # one scheme per tensor: autocli.py
+        from .autocli import cli_auto, cli_recipe
+
+        if args.mode is not None:
+            raise UsageError("--mode applies to every tensor; --auto and --recipe choose per tensor: drop --mode")
+        return cli_auto(args) if args.auto else cli_recipe(args)
+    if args.mode is None:
+        raise UsageError("quantize needs --mode MODE, --auto or --recipe R.json")
     selector = {"exclude": list(args.exclude or [])}
     if args.min_elements is not None:
         selector["min_elements"] = args.min_elements

@@ -21,12 +21,18 @@ from .modes import _TooManyValues
 from .native import AUTO_MIN_ELEMENTS, DEFAULT_REPRESENTATION, REPRESENTATIONS, auto_native, matmul_only
 from .native import native_form, write_native
 from .portable import inline_decode
+from .recipe import Recipe, split_selected
 from .report import QuantizeReport, TensorRow
 from .weights import FLOAT_TYPES, Selected, select
 
 # Tensors are spread over processes only when there is enough k-means work to pay for them.
 _PARALLEL_MIN_ELEMENTS = 4_000_000
 _SELECTOR_KEYS = ("min_elements", "op_types", "exclude")
+
+
+# What a recipe's artifact records as its configuration: the schemes are per tensor (recipe.py).
+RECIPE_CONFIG = {"mode": "auto", "nbits": None, "granularity": "mixed", "block_size": None, "group_size": None,
+                 "lut_function": None}
 
 
 def check_config(mode, nbits, granularity, block_size, group_size, lut_function) -> dict:
@@ -135,20 +141,25 @@ def _encode_task(task) -> tuple[Encoded, float]:
     return enc, (num / den if den > 0 else (0.0 if num == 0 else float("inf")))
 
 
-def _encode_all(cfg: dict, chosen: list[Selected], jobs: int | None, label: str,
+def _encode_all(cfgs: list[dict], chosen: list[Selected], jobs: int | None, label: str,
                 base_dir: Path | None = None) -> list[tuple[Encoded, float]]:
+    """Encode every chosen tensor with its configuration (`cfgs`, one per tensor: a uniform
+    variant repeats one, a recipe gives each its own)."""
+    cfg = cfgs[0] if cfgs else {"lut_function": None, "mode": "fp16"}
     func, func_name = (None, None)
     if cfg["lut_function"] is not None:
         func, func_name = load_lut_function(cfg["lut_function"])
     total = sum(s.tensor.elements for s in chosen)
     if jobs is None:
-        heavy = MODES[cfg["mode"]].heavy and total >= _PARALLEL_MIN_ELEMENTS
+        heavy = any(MODES[c["mode"]].heavy for c in cfgs) and total >= _PARALLEL_MIN_ELEMENTS
         jobs = min(os.cpu_count() or 1, 4) if heavy else 1
+    by_tensor = {id(s): c for s, c in zip(chosen, cfgs)}
 
     def task(s: Selected):  # each weight is read from disk when it is encoded, not before
-        layout = Layout(cfg["granularity"], s.channel_axis, s.block_axis, cfg["block_size"], cfg["group_size"],
+        c = by_tensor[id(s)]
+        layout = Layout(c["granularity"], s.channel_axis, s.block_axis, c["block_size"], c["group_size"],
                         func, func_name)
-        return cfg["mode"], tensor_array(s.tensor.proto, base_dir), cfg["nbits"], layout
+        return c["mode"], tensor_array(s.tensor.proto, base_dir), c["nbits"], layout
 
     # A callable given directly may not survive pickling: only a "module:function" travels.
     if jobs > 1 and len(chosen) > 1 and (func is None or isinstance(cfg["lut_function"], str)):
@@ -167,10 +178,11 @@ def _encode_all(cfg: dict, chosen: list[Selected], jobs: int | None, label: str,
     out = []
     for s, r in zip(chosen, results):
         if isinstance(r, _TooManyValues):
+            c = by_tensor[id(s)]
             raise QuantzooError(
                 f"{label}: tensor {s.tensor.name!r} has {r.count} distinct values; "
-                f"{cfg['mode']} at nbits={cfg['nbits']} "
-                f"holds at most {1 << cfg['nbits']}; use nbits >= {r.need}, kmeans_lut, or --exclude it")
+                f"{c['mode']} at nbits={c['nbits']} "
+                f"holds at most {1 << c['nbits']}; use nbits >= {r.need}, kmeans_lut, or --exclude it")
         out.append(r)
     return out
 
@@ -183,7 +195,7 @@ def _encode_guarded(task):
 
 
 def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(), jobs=None,
-              source_sha256=None, representation=DEFAULT_REPRESENTATION
+              source_sha256=None, representation=DEFAULT_REPRESENTATION, recipe=None
               ) -> tuple[onnx.ModelProto, QuantizeReport, Path | None]:
     from .. import __version__
 
@@ -204,12 +216,15 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
             f"{label}: no tensor selected for compression ({len(skipped)} constant tensors, all skipped: "
             + ("; ".join(reasons) or "the model has no constant tensors")
             + "); lower --min-elements, widen --op-types or loosen --exclude")
-    encoded = _encode_all(cfg, chosen, jobs, label, base_dir)
-    bits = encoded[0][0].nbits  # bits per stored weight: nbits, or 16 for fp16
+    cfgs = [cfg] * len(chosen)
+    if recipe is not None:  # one configuration per tensor (recipe.py); the rest stay float
+        chosen, skipped, cfgs = split_selected(chosen, skipped, recipe, label)
+    encoded = _encode_all(cfgs, chosen, jobs, label, base_dir)
+    bits = encoded[0][0].nbits if encoded else None  # bits per stored weight: nbits, or 16 for fp16
     source_sha256 = source_sha256 or sha
     meta = {
         "quantzoo.mode": cfg["mode"],
-        "quantzoo.nbits": str(bits),
+        "quantzoo.nbits": str(bits) if recipe is None else "mixed",
         "quantzoo.granularity": cfg["granularity"],
         "quantzoo.tool_version": __version__,
         "quantzoo.source_sha256": source_sha256,
@@ -222,6 +237,8 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
     for key in ("block_size", "group_size"):
         if cfg[key] is not None:
             meta[f"quantzoo.{key}"] = str(cfg[key])
+    if recipe is not None:
+        meta.update(recipe.metadata())
     forms = _native_forms(proto, chosen, encoded, representation)
     if forms or representation == "native":
         meta["quantzoo.representation"] = representation
@@ -236,8 +253,8 @@ def _quantize(model, cfg: dict, *, min_elements=2048, op_types=None, exclude=(),
     for i, (s, (enc, err)) in enumerate(zip(chosen, encoded)):
         n = s.tensor.elements
         report.tensors.append(TensorRow(
-            s.tensor.name, s.tensor.scope, s.op, list(s.tensor.shape), n, bits, enc.granularity,
-            stored[s.tensor.name], n * bits / 8 + 4 * enc.param_count, err, enc.note,
+            s.tensor.name, s.tensor.scope, s.op, list(s.tensor.shape), n, enc.nbits, enc.granularity,
+            stored[s.tensor.name], n * enc.nbits / 8 + 4 * enc.param_count, err, enc.note,
             FLOAT_TYPES[s.tensor.dtype], s.channel_axis, s.block_axis, "native" if i in forms else "decode"))
     report.skipped = skipped
     report.notes = notes
@@ -291,9 +308,10 @@ def quantize_weights(model, nbits=None, mode="linear", *, granularity=None, bloc
     return proto
 
 
-def quantize_file(src, dst, *, mode, nbits=None, granularity=None, block_size=None, group_size=None,
+def quantize_file(src, dst, *, mode=None, nbits=None, granularity=None, block_size=None, group_size=None,
                   lut_function=None, source_sha256=None, jobs=None, representation=DEFAULT_REPRESENTATION,
-                  external_threshold=None, data_name=None, **selector) -> QuantizeReport:
+                  external_threshold=None, data_name=None, recipe: Recipe | None = None,
+                  **selector) -> QuantizeReport:
     """Compress `src` into `dst` (written atomically, byte-identical for the same inputs).
 
     `selector` takes ``min_elements``, ``op_types`` and ``exclude``. Nothing is written when
@@ -301,13 +319,22 @@ def quantize_file(src, dst, *, mode, nbits=None, granularity=None, block_size=No
     `external.DEFAULT_THRESHOLD`, just under protobuf's 2 GB) is written as `dst` plus
     its data file `data_name` (default ``<dst name>.data``) beside it; ``report.artifact_files``
     then lists both, and ``report.artifact_bytes`` is their total.
+    `recipe` (`recipe.Recipe`): one scheme per tensor instead of `mode`; its own selector and
+    representation are used, and the same recipe gives the same bytes (ARCHITECTURE.md,
+    "Automatic mixed precision").
     """
     unknown = sorted(set(selector) - set(_SELECTOR_KEYS))
     if unknown:
         raise UsageError(f"unknown selector option(s) {', '.join(unknown)}; expected {', '.join(_SELECTOR_KEYS)}")
-    cfg = check_config(mode, nbits, granularity, block_size, group_size, lut_function)
+    if recipe is not None:
+        cfg = dict(RECIPE_CONFIG)
+        selector, representation = recipe.selector(), recipe.representation
+    else:
+        if mode is None:
+            raise UsageError("quantize_file needs mode= (or recipe=)")
+        cfg = check_config(mode, nbits, granularity, block_size, group_size, lut_function)
     proto, report, base_dir = _quantize(src, cfg, jobs=jobs, source_sha256=source_sha256,
-                                        representation=representation, **selector)
+                                        representation=representation, recipe=recipe, **selector)
     try:
         files = save(proto, dst, threshold=external_threshold or external.DEFAULT_THRESHOLD, data_name=data_name,
                      base_dir=base_dir)

@@ -17,6 +17,12 @@ from .native import DEFAULT_REPRESENTATION, REPRESENTATIONS
 DEFAULT_VARIANTS = ("fp16", "linear-8", "linear-6", "linear-4", "linear-3", "linear-2",
                     "kmeans-8", "kmeans-6", "kmeans-4", "kmeans-3", "kmeans-2", "kmeans-1")
 _OVERRIDES = ("granularity", "block_size", "group_size", "lut_function", "representation")
+# The auto variants (`quantize/allocate.py`): a scheme per tensor chosen on the calibration split,
+# "auto" for the manifest's threshold, "auto-<target>" (auto-0.99) for another value of its metric.
+AUTO_MODE = "auto"
+_AUTO = re.compile(r"^auto(?:-(0\.\d+|1(?:\.0+)?))?$")
+# "<prefix>-<n>-g<G>": a table mode per grouped channel, G output channels per table (kmeans-4-g8)
+_GROUPED = re.compile(r"^(.+-\d+)-g(\d+)$")
 
 
 class _DefaultGranularity(Mapping):
@@ -47,12 +53,20 @@ class Variant:
     group_size: int | None = None
     lut_function: str | None = None
     representation: str = DEFAULT_REPRESENTATION  # quantize/native.py
+    target: float | None = None  # auto variants: the threshold value to meet (None: the manifest's)
+
+    @property
+    def auto(self) -> bool:
+        """A per-tensor allocation (`quantize/allocate.py`) rather than one scheme for every tensor."""
+        return self.mode == AUTO_MODE
 
     def spec(self) -> dict:
         """The quantize configuration as plain data (what keys the artifact cache); the
-        representation only when it is not the default, so earlier artifact keys stay valid."""
+        representation only when it is not the default and the target only for auto variants, so
+        earlier artifact keys stay valid."""
         return {k: v for k, v in self.__dict__.items()
-                if k != "id" and not (k == "representation" and v == DEFAULT_REPRESENTATION)}
+                if k != "id" and not (k == "representation" and v == DEFAULT_REPRESENTATION)
+                and not (k == "target" and not self.auto)}
 
 
 def _match(vid: str) -> tuple[str, int | None] | None:
@@ -77,20 +91,23 @@ def _unknown(vid: str) -> str:
     prefixed = [m for m in MODES.values() if m.prefix is not None]
     lo, hi = min(m.nbits[0] for m in prefixed), max(m.nbits[1] for m in prefixed)
     return (f"unknown variant id {vid!r}; expected {' or '.join(plain + ['<mode>'])}-<{lo}..{hi}> with mode one of "
-            + ", ".join(m.prefix for m in prefixed))
+            + ", ".join(m.prefix for m in prefixed) + " (a table mode may add -g<G>: G channels per table), "
+            "or auto / auto-<target>")
 
 
 def parse_variant(entry: str | dict) -> Variant:
     """A variant from its id (``"kmeans-4"``) or a mapping with ``id`` and overrides.
 
     >>> parse_variant("kmeans-4")
-    Variant(id='kmeans-4', mode='kmeans_lut', nbits=4, granularity='per_tensor', block_size=None, group_size=None, lut_function=None, representation='auto')
+    Variant(id='kmeans-4', mode='kmeans_lut', nbits=4, granularity='per_tensor', block_size=None, group_size=None, lut_function=None, representation='auto', target=None)
     >>> parse_variant({"id": "linear-4", "granularity": "per_block", "block_size": 32}).block_size
     32
     >>> parse_variant("kmeans-9")
     Traceback (most recent call last):
     ...
-    ValueError: unknown variant id 'kmeans-9'; expected fp16 or <mode>-<1..8> with mode one of linear, linear-sym, lut, kmeans, unique, custom
+    ValueError: unknown variant id 'kmeans-9'; expected fp16 or <mode>-<1..8> with mode one of linear, linear-sym, lut, kmeans, unique, custom (a table mode may add -g<G>: G channels per table), or auto / auto-<target>
+    >>> v = parse_variant("kmeans-4-g8"); v.granularity, v.group_size
+    ('per_grouped_channel', 8)
     """
     overrides: dict = {}
     if isinstance(entry, dict):
@@ -100,6 +117,15 @@ def parse_variant(entry: str | dict) -> Variant:
         vid = entry
     if not isinstance(vid, str):
         raise ValueError(f"a variant needs an id string, found {vid!r}")
+    if _AUTO.match(vid):
+        return _auto(vid, overrides)
+    grouped = _GROUPED.match(vid)
+    if grouped and _match(grouped.group(1)) and "granularity" not in overrides and "group_size" not in overrides:
+        base = parse_variant({"id": grouped.group(1), **overrides})
+        if "per_grouped_channel" not in MODES[base.mode].granularities or int(grouped.group(2)) < 1:
+            raise ValueError(f"variant {vid!r}: -g<G> (G output channels per table) applies to table modes only")
+        return Variant(**{**base.__dict__, "id": vid, "granularity": "per_grouped_channel",
+                          "group_size": int(grouped.group(2))})
     found = _match(vid)
     if found is None:
         raise ValueError(_unknown(vid))
@@ -119,3 +145,21 @@ def parse_variant(entry: str | dict) -> Variant:
         block_size=overrides.get("block_size"), group_size=overrides.get("group_size"),
         lut_function=overrides.get("lut_function"), representation=representation,
     )
+
+
+def _auto(vid: str, overrides: dict) -> Variant:
+    """An auto variant: ``auto`` (the manifest's threshold) or ``auto-<target>``.
+
+    >>> _auto("auto-0.99", {}).target, _auto("auto", {}).target, _auto("auto", {}).spec()["mode"]
+    (0.99, None, 'auto')
+    """
+    unknown = set(overrides) - {"representation"}
+    if unknown:
+        raise ValueError(f"variant {vid!r} has unknown keys {sorted(unknown)}; an auto variant takes representation only")
+    representation = overrides.get("representation", DEFAULT_REPRESENTATION)
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"variant {vid!r}: representation must be one of {', '.join(REPRESENTATIONS)}, "
+                         f"found {representation!r}")
+    target = _AUTO.match(vid).group(1)
+    return Variant(id=vid, mode=AUTO_MODE, nbits=None, granularity="mixed", representation=representation,
+                   target=float(target) if target else None)

@@ -1,0 +1,321 @@
+"""Allocation: the least bytes whose predicted output error meets a target, proved on the
+calibration split (ARCHITECTURE.md, "Automatic mixed precision").
+
+The additive-noise model: compressing several tensors adds their output error energies
+(independent, zero-mean errors), so a choice of one scheme per tensor predicts
+SNR = 10·log10(signal / Σ error energy) from the sensitivity table. For a required SNR,
+`choose` solves the multiple-choice knapsack exactly — least total bytes with Σ error ≤ budget
+— by dynamic programming over bytes at a resolution of 1/`BUCKETS` of the float size (so the
+answer is within that of the true optimum; a greedy or Lagrangian walk reaches only the convex
+hull's corners). The SNR that the threshold needs is not known in advance: `search` bisects
+on it, and every candidate allocation is run on the whole calibration split (through the
+`sensitivity.WeightSession`, whose numpy decode is bit-identical to the artifact's) and kept
+only when the threshold metric passes `requirement`; the cheapest passing allocation wins.
+Predicted cells an allocation picks are measured first (`sensitivity.refine`), so no choice
+rests on a prediction. Everything is deterministic: same inputs, same recipe, same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import QuantzooError
+from .recipe import FLOAT, Recipe
+from .sensitivity import (DEFAULT_SAMPLES, DEFAULT_SCHEMES, Cell, SensitivityTable, WeightSession, db, float_cell,
+                          measure, refine)
+
+BUCKETS = 40_000     # byte resolution of the knapsack: the float size / BUCKETS
+SNR_RANGE = (0.0, 90.0)
+SEARCH_STEPS = 7     # bisection steps on the required SNR (90 dB / 2^7 ≈ 0.7 dB)
+REFINE_ROUNDS = 3    # measure-the-picks rounds per allocation
+# Predicted cells an allocation picks are measured, largest predicted error first, until the
+# unmeasured ones account for less than this share of the error budget (the allocation is then
+# run for real anyway: a prediction can cost bytes, never a wrong pass).
+UNMEASURED_SHARE = 0.25
+TIGHTEN_DB = 3.0     # a gate miss: search again requiring this much more SNR than the last choice
+GATE_ROUNDS = 4
+UNIFORM_MARGIN_DB = 6.0
+# Auto considers smaller tensors than the uniform variants' 2048: each is kept in float unless
+# compressing it saves more than its decode costs (sensitivity.DECODE_OVERHEAD is in the bytes).
+AUTO_MIN_ELEMENTS = 256
+
+
+def options(table: SensitivityTable) -> list[list[Cell]]:
+    """Each tensor's choices: float and every scheme, cheapest first (ties: the table's order)."""
+    out = []
+    for t in table.tensors:
+        cells = [float_cell(t)] + list(t.cells.values())
+        out.append(sorted(cells, key=lambda c: c.bytes))
+    return out
+
+
+def choose(opts: list[list[Cell]], budget: float, resolution: int | None = None) -> list[int] | None:
+    """Per tensor, the index into its options of the least-bytes choice whose error energies sum
+    to at most `budget` (multiple-choice knapsack, dynamic programme over bytes in units of
+    `resolution`); None when even the most accurate choice exceeds the budget.
+
+    >>> c = lambda b, e: Cell("s", b, 0.0, e, 0.0, None)
+    >>> opts = [[c(1, 9.0), c(2, 4.0), c(4, 0.0)], [c(1, 5.0), c(3, 1.0), c(4, 0.0)]]
+    >>> choose(opts, 6.0, 1), choose(opts, 10.0, 1), choose(opts, 0.0, 1), choose(opts, -1.0, 1)
+    ([2, 0], [1, 0], [2, 2], None)
+    """
+    total = sum(max(c.bytes for c in o) for o in opts)
+    res = resolution or max(1, math.ceil(total / BUCKETS))
+    units = [[math.ceil(c.bytes / res) for c in o] for o in opts]
+    top = sum(max(u) for u in units)
+    best = np.full(top + 1, np.inf)
+    best[0] = 0.0
+    picks = []
+    for o, u in zip(opts, units):
+        new = np.full(top + 1, np.inf)
+        pick = np.zeros(top + 1, np.int16)
+        for k, (cell, uk) in enumerate(zip(o, u)):
+            cand = np.full(top + 1, np.inf)
+            cand[uk:] = best[:top + 1 - uk] + cell.error_energy
+            better = cand < new
+            new[better] = cand[better]
+            pick[better] = k
+        best = new
+        picks.append(pick)
+    ok = np.flatnonzero(best <= budget * (1 + 1e-12))
+    if ok.size == 0:
+        return None
+    at = int(ok[0])
+    out = []
+    for o, u, pick in zip(reversed(opts), reversed(units), reversed(picks)):
+        k = int(pick[at])
+        out.append(k)
+        at -= u[k]
+    return out[::-1]
+
+
+def requirement(threshold: dict, n_eval: int | None) -> tuple[Callable[[list], bool], dict]:
+    """(does a list of per-sample calibration values pass, what it requires).
+
+    A proportion (agreement) with a ``min``: the published rule takes the Wilson interval's lower
+    end on the evaluation split's `n_eval` samples, so the calibration mean must reach the least
+    proportion whose lower end meets the threshold there (1.0 when none does). Another metric: the
+    calibration interval's conservative end must meet it.
+
+    >>> ok, what = requirement({"metric": "top1_agreement", "min": 0.98}, 400)
+    >>> what["calibration_mean_at_least"], ok([1.0] * 99 + [0.0]), ok([1.0] * 100)
+    (0.995, False, True)
+    """
+    from ..compare.intervals import wilson
+    from ..compare.metrics import metric
+    from ..compare.summary import summarize
+
+    name = threshold["metric"]
+    is_min = threshold.get("min") is not None
+    bound = threshold["min"] if is_min else threshold["max"]
+    if metric(name).proportion and n_eval:
+        ends = [wilson(k, n_eval) or (0.0, 1.0) for k in range(n_eval + 1)]
+        if is_min:
+            need = next((k / n_eval for k in range(n_eval + 1) if ends[k][0] >= bound), 1.0)
+            return (lambda v: _mean(v) is not None and _mean(v) >= need - 1e-12,
+                    {"metric": name, "calibration_mean_at_least": round(need, 6), "n_eval": n_eval})
+        need = max((k / n_eval for k in range(n_eval + 1) if ends[k][1] <= bound), default=0.0)
+        return (lambda v: _mean(v) is not None and _mean(v) <= need + 1e-12,
+                {"metric": name, "calibration_mean_at_most": round(need, 6), "n_eval": n_eval})
+
+    def ok(values: list) -> bool:
+        ci = summarize(name, values)["ci95"]
+        return ci is not None and (ci[0] >= bound if is_min else ci[1] <= bound)
+
+    return ok, {"metric": name, "calibration_ci95_" + ("lower_at_least" if is_min else "upper_at_most"): bound}
+
+
+def _mean(values: list) -> float | None:
+    keep = [v for v in values if v is not None]
+    return float(np.mean(keep)) if keep else None
+
+
+@dataclass
+class Attempt:
+    snr_db: float           # the required (predicted) SNR
+    bytes: int
+    predicted_snr_db: float
+    measured_snr_db: float  # on the whole calibration split
+    metric: float | None
+    passed: bool
+
+
+@dataclass
+class Allocation:
+    schemes: dict[str, str]  # tensor key -> scheme
+    bytes: int
+    passed: bool
+    attempts: list[Attempt] = field(default_factory=list)
+    seconds: float = 0.0
+    required_snr_db: float = 0.0  # the (predicted) SNR it was chosen for
+
+
+def _picked(table: SensitivityTable, opts, idx) -> dict[str, Cell]:
+    return {t.key: o[k] for t, o, k in zip(table.tensors, opts, idx)}
+
+
+def _refine_picks(ws: WeightSession, table: SensitivityTable, picked: dict[str, Cell], decoded: dict,
+                  budget: float) -> bool:
+    """Measure the picked cells that are predicted, largest predicted error first, until the
+    rest hold less than `UNMEASURED_SHARE` of the budget; whether anything was measured."""
+    todo = sorted(((c.error_energy, k, c.scheme) for k, c in picked.items() if not c.measured), reverse=True)
+    rest = sum(e for e, _, _ in todo)
+    ran = False
+    for e, key, scheme in todo:
+        if rest < UNMEASURED_SHARE * budget:
+            break
+        ran = refine(ws, table, key, scheme, decoded) or ran
+        rest -= e
+    return ran
+
+
+def _try_uniform(ws, table, decoded, accept, tried: dict, floor: float, attempts: list) -> None:
+    """Run the uniform allocations (one scheme for every tensor) cheaper than the best passing
+    allocation found, whose predicted SNR is within `UNIFORM_MARGIN_DB` below its own: the
+    knapsack's bytes resolution and the bisection's step can step over them."""
+    passing = [v for v in tried.values() if v[1] and v[3] >= floor]
+    if not passing:
+        return
+    best = min(passing, key=lambda v: v[0])
+    best_pred = db(table.signal_energy, sum(_cell(table, k, s).error_energy for k, s in best[2].items()))
+    for scheme in table.tensors[0].cells:
+        if not all(scheme in t.cells for t in table.tensors):
+            continue
+        schemes = {t.key: scheme for t in table.tensors}
+        sig = tuple(sorted(schemes.items()))
+        nbytes = sum(t.cells[scheme].bytes for t in table.tensors)
+        pred = db(table.signal_energy, sum(t.cells[scheme].error_energy for t in table.tensors))
+        if sig in tried or nbytes >= best[0] or pred < max(floor, best_pred - UNIFORM_MARGIN_DB):
+            continue
+        error, values = ws.run({k: decoded[k, s] for k, s in schemes.items()}, full=True)
+        tried[sig] = [nbytes, accept(values), schemes, pred]
+        attempts.append(Attempt(round(pred, 3), nbytes, round(pred, 3), round(db(float(sum(ws.signals)), error), 3),
+                                _mean(values), tried[sig][1]))
+
+
+def _cell(table: SensitivityTable, key: str, scheme: str) -> Cell:
+    t = next(t for t in table.tensors if t.key == key)
+    return float_cell(t) if scheme == FLOAT else t.cells[scheme]
+
+
+def search(ws: WeightSession, table: SensitivityTable, decoded: dict, accept: Callable[[list], bool],
+           steps: int = SEARCH_STEPS, floor: float = SNR_RANGE[0], tried: dict | None = None) -> Allocation:
+    """Bisect on the required SNR, from `floor` up, for the cheapest allocation that passes
+    `accept` on the whole calibration split (the cheapest passing one required at `floor` or more
+    wins; none passing: the most accurate). `tried` carries measured allocations across calls."""
+    t0 = time.perf_counter()
+    attempts: list[Attempt] = []
+    tried = {} if tried is None else tried  # signature -> [bytes, passed, schemes, highest required SNR]
+
+    def attempt(snr: float) -> bool:
+        budget = table.signal_energy * 10 ** (-snr / 10)
+        for _ in range(REFINE_ROUNDS):  # the picks' own cells measured, not predicted
+            opts = options(table)
+            idx = choose(opts, budget)
+            if idx is None:
+                return False
+            picked = _picked(table, opts, idx)
+            if not _refine_picks(ws, table, picked, decoded, budget):
+                break
+        schemes = {k: c.scheme for k, c in picked.items()}
+        sig = tuple(sorted(schemes.items()))
+        nbytes = sum(c.bytes for c in picked.values())
+        if sig not in tried:
+            error, values = ws.run({k: decoded[k, s] for k, s in schemes.items() if s != FLOAT}, full=True)
+            passed = accept(values)
+            tried[sig] = [nbytes, passed, schemes, snr]
+            attempts.append(Attempt(round(snr, 3), nbytes,
+                                    round(db(table.signal_energy, sum(c.error_energy for c in picked.values())), 3),
+                                    round(db(float(sum(ws.signals)), error), 3), _mean(values), passed))
+        tried[sig][3] = max(tried[sig][3], snr)
+        return tried[sig][1]
+
+    lo, hi = max(floor, SNR_RANGE[0]), SNR_RANGE[1]
+    if lo > SNR_RANGE[0] and attempt(lo):  # after a gate miss: the tightened SNR usually passes at once
+        pass
+    elif attempt(hi):
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            if attempt(mid):
+                hi = mid
+            else:
+                lo = mid
+        attempt(lo)
+    _try_uniform(ws, table, decoded, accept, tried, floor, attempts)
+    passing = [v for v in tried.values() if v[1] and v[3] >= floor]
+    required = floor
+    if passing:
+        nbytes, _, schemes, required = min(passing, key=lambda v: (v[0], sorted(v[2].items())))
+    else:  # nothing passes: every tensor at its most accurate compressed scheme
+        schemes = {t.key: min(t.cells.values(), key=lambda c: (c.error_energy, c.bytes)).scheme for t in table.tensors}
+        nbytes = sum(t.cells[schemes[t.key]].bytes for t in table.tensors)
+    return Allocation(schemes, nbytes, bool(passing), attempts, round(time.perf_counter() - t0, 3), required)
+
+
+def auto_quantize(src, dst, evaluation, threshold: dict, n_eval: int | None, *, schemes=DEFAULT_SCHEMES,
+                  samples: int = DEFAULT_SAMPLES, selector: dict | None = None, representation: str = "auto",
+                  source_sha256: str | None = None, data_name: str | None = None, progress=None,
+                  gate: Callable | None = None):
+    """Find a recipe for `threshold` on the calibration `evaluation` (`compare.prepare(...,
+    part="calibration")`) and write its artifact to `dst`: (the quantize report, the recipe, the
+    sensitivity table). `n_eval`: the evaluation split's size, which the conservative rule needs.
+    `gate(path) -> bool`: a last check of the written artifact (the pipeline: the threshold by the
+    published rule on the evaluation split); on a miss the search is repeated requiring
+    `TIGHTEN_DB` more SNR than the choice that missed, at most `GATE_ROUNDS` times. The
+    gate passes or fails whole artifacts: every per-tensor choice is made on calibration data."""
+    from .engine import load_model, quantize_file
+    from .legacy import modernize
+    from .weights import select
+
+    split = evaluation.describe.get("split")
+    if split and split.get("part") != "calibration":
+        raise QuantzooError(f"auto quantization chooses from data, so it reads the calibration split only; "
+                            f"found the {split.get('part')} split: prepare(..., part='calibration')")
+    sel = {"min_elements": AUTO_MIN_ELEMENTS, "op_types": None, "exclude": [], **(selector or {})}
+    t0 = time.perf_counter()
+    proto, sha, _, label, base_dir = load_model(src)
+    modernize(proto, label, base_dir)
+    chosen, _ = select(proto, min_elements=sel["min_elements"], op_types=sel["op_types"],
+                       exclude=tuple(sel["exclude"]))
+    if not chosen:
+        raise QuantzooError(f"{label}: no tensor selected for compression; lower min_elements or widen op_types")
+    ws = WeightSession(proto, chosen, base_dir, evaluation, threshold["output"], threshold["metric"], samples)
+    t_session = time.perf_counter() - t0
+    table, decoded = measure(ws, schemes, progress=progress)
+    accept, what = requirement(threshold, n_eval)
+    tried: dict = {}
+    found = search(ws, table, decoded, accept, tried=tried)
+    target = {k: threshold[k] for k in ("output", "metric", "min", "max") if threshold.get(k) is not None}
+    gates, seconds, attempts = [], found.seconds, list(found.attempts)
+    for _ in range(GATE_ROUNDS + 1):
+        recipe = Recipe(found.schemes, min_elements=sel["min_elements"], op_types=sel["op_types"],
+                        exclude=list(sel["exclude"]), representation=representation,
+                        source_sha256=source_sha256 or sha, target=target)
+        report = quantize_file(src, dst, recipe=recipe, source_sha256=source_sha256, jobs=1, data_name=data_name)
+        if gate is None:
+            break
+        ok = bool(gate(dst))
+        gates.append({"bytes": report.artifact_bytes, "required_snr_db": round(found.required_snr_db, 3),
+                      "passed": ok})
+        if ok or not found.passed or len(gates) > GATE_ROUNDS:
+            break
+        found = search(ws, table, decoded, accept, floor=found.required_snr_db + TIGHTEN_DB, tried=tried)
+        seconds += found.seconds
+        attempts += found.attempts
+    table.runs = int(round(ws.runs))
+    measured = {"requirement": what, "passed_on_calibration": found.passed, "bytes_predicted": found.bytes,
+                "calibration_samples": ws.calibration_samples, "sensitivity_samples": ws.samples,
+                "attempts": [a.__dict__ for a in attempts],
+                "seconds": {"session_s": round(t_session, 3), **table.seconds, "search_s": round(seconds, 3)},
+                "passes": table.runs, "required_snr_db": round(found.required_snr_db, 3),
+                # model runs in samples (load-independent cost): the passes, plus the gate's
+                "sample_inferences": int(round(ws.runs * ws.samples)) + len(gates) * (n_eval or 0)}
+    if gates:
+        measured["gate"] = gates
+    recipe.measured = measured
+    return report, recipe, table
