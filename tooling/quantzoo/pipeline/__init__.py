@@ -3,6 +3,7 @@
     plan      the jobs (one per model × variant) and their cache keys, computed once (pure)
     keys      the cache key of each stage's results; store: where they live in the cache
     execute   the Executor interface and the local process pool (`LocalExecutor`)
+    rayexec   the jobs as Ray tasks (`RayExecutor`, quantzoo[ray]); jobfiles: their files shipped and committed
     worker    one job: quantize, compare, previews
     previews  output-map PNGs; graphinfo: facts about a float model's graph
     collect   finished results read back as `publish.BuiltModel`

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from ..errors import QuantzooError, UsageError
 
 
 def cli_build(args) -> int:
     """``quantzoo build [ID ...] [--zoo DIR] [--cache DIR] [--site-dir DIR] [--jobs N] [--artifact-base-url URL]
-    [--sign-key PATH]``.
+    [--sign-key PATH]
+    [--executor local|ray] [--address ADDR] [--shared-cache]``.
 
     Exits 1 when anything failed (the rest is still published), 2 on a wrong command line.
     """
@@ -16,10 +19,13 @@ def cli_build(args) -> int:
     from ..cache import Cache
     from ..publish import publish_site
     from ..registry import load_registry
+    from .execute import make_executor
     from .run import run_pipeline
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, found {args.jobs}")
+    executor = make_executor(getattr(args, "executor", "local"), args.jobs or os.cpu_count() or 1,
+                             address=getattr(args, "address", None), shared_cache=getattr(args, "shared_cache", False))
     base = args.artifact_base_url
     if base is not None and not base.lower().startswith(("https://", "http://")):
         raise UsageError(f"--artifact-base-url must be an http(s) URL, found {base!r}")
@@ -37,7 +43,7 @@ def cli_build(args) -> int:
         raise QuantzooError(f"no models in {reg.root / 'models'}; add a model manifest first")
     cache = Cache(args.cache)
     console = Console(stderr=True, soft_wrap=True)
-    result = run_pipeline(reg, models, cache, jobs=args.jobs, console=console)
+    result = run_pipeline(reg, models, cache, jobs=args.jobs, console=console, executor=executor)
     c = result.counts
     console.print(f"{c.jobs} model × variant results: {c.reused} reused from the cache, "
                   f"{c.quantized} quantized, {c.compared} compared, {c.previews} previews drawn "

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Callable, Protocol, Sequence
 
+from ..errors import UsageError
 from .plan import Job, JobResult
+
+EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
@@ -67,3 +70,26 @@ class LocalExecutor:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+
+
+def make_executor(name: str = "local", jobs: int = 1, *, address: str | None = None,
+                  shared_cache: bool = False) -> Executor:
+    """The executor `quantzoo build --executor NAME` runs jobs with (`rayexec.RayExecutor` for
+    ``ray``: ARCHITECTURE.md, "The build on Ray"); options that only Ray takes are refused elsewhere.
+
+    >>> make_executor("local", 2).workers
+    2
+    >>> make_executor("local", 2, address="10.0.0.1:6379")
+    Traceback (most recent call last):
+    quantzoo.errors.UsageError: --address and --shared-cache go with --executor ray
+    """
+    if name not in EXECUTORS:
+        raise UsageError(f"--executor must be one of {', '.join(EXECUTORS)}, found {name!r}")
+    if name == "local":
+        if address or shared_cache:
+            raise UsageError("--address and --shared-cache go with --executor ray")
+        return LocalExecutor(jobs)
+    from .rayexec import RayExecutor, import_ray
+
+    import_ray(local=address is None)  # a missing Ray is reported before any build work
+    return RayExecutor(address=address, cpus=jobs, shared_cache=shared_cache)

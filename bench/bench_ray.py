@@ -1,0 +1,289 @@
+"""The build on Ray against the local executor on one machine, and each job's cost by model size.
+
+For a subset of the catalog (default: two small models, the first 3 variants of each: the CPU
+is shared while this runs, and a run must stay short), each run builds into a fresh cache whose fetched sources are linked from a warm cache
+(so "cold" means: nothing quantized, compared or checked yet, and no network), timing
+fetch → plan → execute → collect (`run_pipeline`; publishing is the same for every executor and
+is left out). Runs, in order: local, Ray (results sent to the driver), Ray with --shared-cache,
+local again; the overhead ratio is each Ray run over the mean of the two local runs, which
+bracket the Ray runs in time (the CPU may be shared). Ray's time includes starting and stopping
+its local instance. Every job's worker seconds per stage are kept with its model's size: they
+drive bench/simulate.py. The machine's load average is recorded before and after.
+
+    python bench/bench_ray.py [--models ID ...] [--variants N] [--cache DIR] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = ["ppocr-mobile-v2-cls", "magika-standard-v3"]
+TARGET_RATIO = 1.1
+# the catalog measured cold in bench/results/site.json (its worker seconds calibrate bench/simulate.py)
+CATALOG = ["efficientnet-lite0", "magika-standard-v3", "ppocr-mobile-v2-cls", "ppocr-v4-det", "ppocr-v4-rec",
+           "stn-digits"]
+
+
+class Recording:
+    """An executor that runs another and keeps every job and `JobResult` (the pipeline's Executor interface)."""
+
+    def __init__(self, inner):
+        self.inner, self.jobs, self.results = inner, [], []
+
+    def run(self, jobs, on_result):
+        self.jobs = list(jobs)
+
+        def keep(result):
+            self.results.append(result)
+            on_result(result)
+
+        self.inner.run(jobs, keep)
+
+
+class TreeCPU:
+    """CPU seconds used by this process and every process below it (Ray's own processes and its
+    workers, or the local pool), sampled from /proc twice a second: a figure the other work on a
+    shared machine does not inflate the way it inflates wall time."""
+
+    def __init__(self, every: float = 0.5):
+        import threading
+
+        self.every, self.seen, self._stop = every, {}, threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> None:
+        parents: dict[int, int] = {}
+        times: dict[tuple, float] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(d)] = int(fields[1])
+            times[(int(d), fields[19])] = (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+        mine = {os.getpid()}
+        grew = True
+        while grew:
+            new = {p for p, pp in parents.items() if pp in mine and p not in mine}
+            mine |= new
+            grew = bool(new)
+        for (pid, start), sec in times.items():
+            if pid in mine and pid != os.getpid():
+                self.seen[(pid, start)] = max(sec, self.seen.get((pid, start), 0.0))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self):
+        self._self0 = time.process_time()
+        self._sample()
+        self._before = dict(self.seen)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+        self.seconds = (time.process_time() - self._self0
+                        + sum(v - self._before.get(k, 0.0) for k, v in self.seen.items()))
+
+
+def _link_sources(warm: Path, fresh: Path) -> None:
+    """`fresh` sees the warm cache's fetched sources and PyTorch conversions, nothing derived else."""
+    fresh.mkdir(parents=True)
+    for name in ("blobs", "trees", "downloads"):
+        if (warm / name).exists():
+            os.symlink(warm / name, fresh / name)
+    if (warm / "derived" / "convert").exists():
+        (fresh / "derived").mkdir()
+        os.symlink(warm / "derived" / "convert", fresh / "derived" / "convert")
+
+
+def snapshot_zoo(ids: list[str], variants: int, dest: Path) -> Path:
+    """A copy of the zoo in which the subset's models keep their first `variants` variants (the
+    build reads this copy: the working tree may change while the benchmark runs)."""
+    import shutil
+
+    import yaml
+
+    from quantzoo.registry import load_registry
+
+    for attempt in range(6):  # another process may be half-way through editing a manifest: copy again
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(REPO / "zoo", dest)
+        try:
+            reg = load_registry(dest)
+            break
+        except Exception:  # noqa: BLE001
+            if attempt == 5:
+                raise
+            time.sleep(10)
+    for mid in ids:
+        m = reg.model(mid)
+        doc = yaml.safe_load(m.path.read_text(encoding="utf-8"))
+        doc["variants"] = [v.id for v in m.variants][:variants]
+        m.path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    load_registry(dest)  # still valid
+    return dest
+
+
+def one_run(name: str, executor, zoo: Path, ids: list[str], warm: Path, tmp: Path, jobs: int) -> dict:
+    from quantzoo.cache import Cache
+    from quantzoo.pipeline.run import run_pipeline
+    from quantzoo.pipeline.store import read_artifact
+    from quantzoo.registry import load_registry
+
+    reg = load_registry(zoo)
+    models = [reg.model(i) for i in ids]
+    cache = tmp / f"cache-{name}"
+    _link_sources(warm, cache)
+    rec = Recording(executor)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    with TreeCPU() as cpu:
+        result = run_pipeline(reg, models, Cache(cache), jobs=jobs, executor=rec)
+    wall = time.perf_counter() - t0
+    sizes = {j.model: Path(j.float_path).stat().st_size for j in rec.jobs}
+    arts = {(j.model, j.variant): (read_artifact(Cache(cache), j.keys.artifact) or {}).get("size") for j in rec.jobs}
+    per_job = [{"model": r.model, "variant": r.variant, "float_bytes": sizes.get(r.model),
+                "artifact_bytes": arts.get((r.model, r.variant)), "seconds": r.seconds,
+                "failed": r.failure is not None} for r in rec.results]
+    c = result.counts
+    print(f"{name}: {wall:.1f} s, {cpu.seconds:.1f} CPU s, {c.quantized} quantized, {c.compared} compared, "
+          f"{len(result.failures)} failures, load {load:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+    return {"name": name, "wall_s": round(wall, 2), "cpu_s": round(cpu.seconds, 1), "jobs": c.jobs, "quantized": c.quantized,
+            "compared": c.compared, "failures": [f"{f.what} ({f.stage}): {f.error[:200]}" for f in result.failures],
+            "stage_seconds": result.stage_seconds, "load_before": round(load, 2),
+            "load_after": round(os.getloadavg()[0], 2), "per_job": per_job}
+
+
+def _warm_up() -> int:
+    """What a fresh worker process pays before its first job: importing the worker's libraries."""
+    import onnxruntime  # noqa: F401
+    import openvino  # noqa: F401
+
+    from quantzoo.pipeline import worker  # noqa: F401
+    return os.getpid()
+
+
+def _noop() -> None:
+    return None
+
+
+def ray_overheads(cpus: int, tasks: int = 200) -> dict:
+    """Ray's fixed costs on this machine: starting and stopping a local instance, a fresh worker
+    process's first task (imports included), and the round trip of one more (empty) task."""
+    from quantzoo.pipeline.rayexec import import_ray, start_local
+
+    ray = import_ray(local=True)
+    t0 = time.perf_counter()
+    start_local(cpus)
+    started = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    ray.get([ray.remote(_warm_up).options(num_cpus=1).remote() for _ in range(cpus)])
+    first = time.perf_counter() - t1
+    noop = ray.remote(_noop).options(num_cpus=1)
+    ray.get([noop.remote() for _ in range(cpus)])
+    t2 = time.perf_counter()
+    ray.get([noop.remote() for _ in range(tasks)])
+    per_task = (time.perf_counter() - t2) / tasks
+    t3 = time.perf_counter()
+    ray.shutdown()
+    stopped = time.perf_counter() - t3
+    out = {"start_s": round(started, 2), "stop_s": round(stopped, 2),
+           "first_task_in_fresh_workers_s": round(first, 2), "per_task_s": round(per_task, 5),
+           "tasks_timed": tasks}
+    print(f"ray overheads: {out}", flush=True)
+    return out
+
+
+def catalog_facts(ids: list[str], zoo: Path, warm: Path) -> dict:
+    """Per model: its float file's bytes and the bytes a Ray worker is sent for it (float file,
+    labels, dataset: `rayexec.model_paths`), read from the warm cache (no fetching)."""
+    from quantzoo.cache import Cache
+    from quantzoo.fetch import fetch_source, registry_sources
+    from quantzoo.registry import load_registry
+
+    reg = load_registry(zoo)
+    cache = Cache(warm)
+    out = {}
+    for mid in ids:
+        try:
+            m = reg.model(mid)
+            paths = [fetch_source(src, cache, base_dir=base) for _, src, base in registry_sources(reg, [m], [])]
+        except Exception as e:  # noqa: BLE001 - not in the warm cache: say so, measure the rest
+            out[mid] = {"error": f"{type(e).__name__}: {e}"[:200]}
+            continue
+        sizes = [sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+                 for p in paths]
+        out[mid] = {"float_bytes": sizes[0], "input_bytes": sum(sizes), "variants": len(m.variants)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from quantzoo.cache import cache_root
+    from quantzoo.pipeline.execute import LocalExecutor
+    from quantzoo.pipeline.rayexec import RayExecutor
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    ap.add_argument("--cache", default=None, help="warm cache with the fetched sources (default: $QUANTZOO_CACHE)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--variants", type=int, default=3, help="the first N variants of each subset model")
+    ap.add_argument("--catalog", nargs="+", default=CATALOG,
+                    help="models whose sizes the simulation takes as the current catalog")
+    args = ap.parse_args(argv)
+    warm = cache_root(args.cache)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="qz-bench-ray-") as t:
+        tmp = Path(t)
+        zoo = snapshot_zoo(args.models, args.variants, tmp / "zoo")
+        facts = catalog_facts(sorted(set(args.catalog) | set(args.models)),
+                              snapshot_zoo([], 0, tmp / "zoo-full"), warm)
+        overheads = ray_overheads(args.jobs)
+        for name, ex in (("local", LocalExecutor(args.jobs)), ("ray", RayExecutor(cpus=args.jobs)),
+                         ("ray-shared-cache", RayExecutor(cpus=args.jobs, shared_cache=True)),
+                         ("local-again", LocalExecutor(args.jobs))):
+            runs.append(one_run(name, ex, zoo, args.models, warm, tmp, args.jobs))
+    local = (runs[0]["wall_s"] + runs[3]["wall_s"]) / 2
+    ratios = {r["name"]: round(r["wall_s"] / local, 3) for r in runs[1:3]}
+    local_cpu = (runs[0]["cpu_s"] + runs[3]["cpu_s"]) / 2
+    cpu_ratios = {r["name"]: round(r["cpu_s"] / local_cpu, 3) for r in runs[1:3]}
+    fixed = overheads["start_s"] + overheads["stop_s"]
+    ratios_after_start = {r["name"]: round((r["wall_s"] - fixed) / local, 3) for r in runs[1:3]}
+    print(f"overhead ratio (Ray / mean local): {ratios}, without Ray's start and stop {ratios_after_start}, "
+          f"in CPU seconds {cpu_ratios}; "
+          f"target <= {TARGET_RATIO}")
+    import ray
+
+    write_result("ray", {
+        "subset": args.models, "variants_per_model": args.variants, "jobs": args.jobs, "ray": ray.__version__,
+        "ray_overheads": overheads, "catalog": facts,
+        "runs": runs, "local_mean_s": round(local, 2), "overhead_ratio": ratios, "target_ratio": TARGET_RATIO,
+        "meets_target": {k: v <= TARGET_RATIO for k, v in ratios.items()},
+        "overhead_ratio_without_ray_start_stop": ratios_after_start,
+        "cpu_ratio": cpu_ratios, "local_mean_cpu_s": round(local_cpu, 1),
+        "notes": "each run: a fresh cache with the fetched sources linked in (nothing quantized, compared or "
+                 "checked), run_pipeline timed (fetch, plan, execute, collect; publishing left out). Ray: a "
+                 "local instance started and stopped inside the timed run. The CPU is shared with other work: "
+                 "load averages are recorded per run.",
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
