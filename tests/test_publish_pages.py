@@ -135,3 +135,67 @@ def test_a_reason_the_float_model_already_gives_is_said_once(synth):
     assert rows[0]["cells"][1]["text"] == "✗ custom op d.Op has no implementation in OpenVINO"
     assert {r["cells"][1]["text"] for r in rows[1:]} == {"✗ as the float model"}
     assert rows[1]["cells"][1]["title"] == custom["error"]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    from publishzoo import catalog_zoo
+
+    return catalog_zoo(tmp_path_factory.mktemp("catalog"), 24)
+
+
+def test_the_catalog_offers_every_task_and_license_as_a_filter(catalog):
+    from quantzoo.compare.tasks import TASKS
+
+    _, built = catalog
+    ctx = pages.catalog_context(built)
+    assert ctx["n_models"] == 24 and [r["id"] for r in ctx["rows"]] == sorted(b.model.id for b in built)
+    assert ctx["tasks"] == sorted(TASKS)  # 24 models cycle through every task
+    assert ctx["licenses"] == ["Apache-2.0", "BSD-3-Clause", "CC-BY-4.0", "MIT"]
+    assert [c["key"] for c in ctx["columns"]][:3] == ["model", "task", "float_size"]
+    assert {c["key"]: c["type"] for c in ctx["columns"]}["agreement"] is None  # mixed metrics: not sortable
+
+
+def test_a_catalog_row_gives_the_recommended_variant_its_agreement_with_n_and_interval(catalog):
+    _, built = catalog
+    bm = next(b for b in built if b.model.task == "classification")
+    bm = with_metric(bm, {v.variant.id: 0.2 for v in bm.variants} | {"linear-8": 0.999},
+                     {"linear-8": [0.994449, 0.999823]})
+    row = pages.catalog_row(bm)
+    rec = next(v for v in bm.variants if v.variant.id == "linear-8")
+    assert row["recommended"] == "linear-8" and row["download_size"] == rec.size
+    assert row["ratio_text"] == f"{rec.size / bm.float_size:.3f}×"
+    assert (row["agreement_label"], row["agreement_value"], row["agreement_interval"]) == \
+        ("top-1 agreement", "99.90 %", "(99.44–99.98, n=100)")
+    assert row["threshold_text"] == "≥ 99.00 %"
+
+
+def test_a_model_without_a_recommended_variant_is_listed_at_its_float_size(catalog):
+    _, built = catalog
+    bm = next(b for b in built if b.model.task == "classification")
+    row = pages.catalog_row(with_metric(bm, {v.variant.id: 0.2 for v in bm.variants}))
+    assert row["recommended"] is None and row["agreement_value"] is None
+    assert row["download_size"] == bm.float_size  # what the size filter compares
+    html = render.catalog_page(render.environment(project_root() / "site_src" / "templates"),
+                               [with_metric(bm, {v.variant.id: 0.2 for v in bm.variants})], [], "0")
+    assert '<tr class="qz-norec"' in html and "no variant meets ≥ 99.00 %" in html
+    assert "none: use the float model" in html
+
+
+def test_every_catalog_cell_is_labelled_for_the_phone_layout_and_the_page_is_deterministic(catalog):
+    import re
+
+    _, built = catalog
+    env = render.environment(project_root() / "site_src" / "templates")
+    html = render.catalog_page(env, built, [], "0")
+    ctx = pages.catalog_context(built)
+    rows = re.findall(r"<tr[^>]* data-task=.*</tr>", html)
+    assert len(rows) == 24
+    labels = [c["label"] for c in ctx["columns"]]
+    for row in rows:
+        assert re.findall(r'<td class="qz-c-[a-z_]+" data-label="([^"]+)"', row) == labels
+        assert re.search(r'data-license="(Apache-2.0|MIT|BSD-3-Clause|CC-BY-4.0)"', row)
+    # the filters are hidden until the script shows them: without JavaScript the page is the table
+    assert '<div class="qz-filters" data-qz-table="catalog" hidden>' in html
+    assert html.count('<option value="') == len(ctx["tasks"]) + len(ctx["licenses"]) + 2
+    assert render.catalog_page(env, list(reversed(built)), [], "0") == html

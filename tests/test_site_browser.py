@@ -1,8 +1,9 @@
 """The built site in a real browser: Playwright driving Debian's Chromium against 127.0.0.1.
 
-One small site is built for the module; every request that leaves 127.0.0.1 is blocked and
-recorded (the catalog and the bundled Netron viewer must not phone home). Screenshots go to
-test-artifacts/site/ (git-ignored) for a person to look at.
+Two sites are built for the module: a small real build (Magika and tiny models) and a 24-model
+synthetic catalog for the catalog page at phone, tablet and desktop widths. Every request that
+leaves 127.0.0.1 is blocked and recorded (the catalog and the bundled Netron viewer must not phone
+home). Screenshots go to test-artifacts/site/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
@@ -255,3 +256,183 @@ def test_a_script_in_a_manifest_does_not_run(page, server, site):
     page.goto(server)
     assert "<b>Evil</b>" in page.locator('#catalog a[href="models/tiny-evil.html"]').inner_text()
     assert dialogs == [] and page.errors == []
+
+
+# The catalog page at 24 models, on a phone and on a desktop: a synthetic zoo (real manifests and
+# tiny real ONNX files, invented metrics) published by the real publisher; no quantize work.
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def catalog_site(tmp_path_factory):
+    from publishzoo import catalog_zoo
+    from quantzoo.publish.site import publish_site
+
+    root = tmp_path_factory.mktemp("catalog24")
+    reg, built = catalog_zoo(root, 24)
+    publish_site(built, root / "site", registry=reg)
+    return root / "site"
+
+
+@pytest.fixture(scope="module")
+def catalog_server(catalog_site):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(catalog_site)))
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _open(browser, url: str, viewport: dict, **kw):
+    """A page at `url` in a fresh context that may reach only the server; returns (context, page)."""
+    ctx = browser.new_context(viewport=viewport, **kw)
+    outside: list[str] = []
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(url)
+              else (outside.append(r.request.url), r.abort()))
+    pg = ctx.new_page()
+    pg.outside, pg.errors = outside, []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.goto(url)
+    return ctx, pg
+
+
+def _visible_ids(pg) -> list[str]:
+    return pg.locator("#catalog tbody tr:not([hidden]) code.qz-id").all_inner_texts()
+
+
+def _download_size(m: dict) -> int:
+    rec = next((v for v in m["variants"] if v["id"] == m.get("recommended")), None)
+    return rec["size"] if rec else m["float"]["size"]
+
+
+@pytest.mark.parametrize("width", [390, 820])  # a phone (one card per line), a tablet (a grid of cards)
+def test_on_a_phone_or_tablet_every_figure_of_every_model_is_on_screen(browser, catalog_server, catalog_site, width):
+    models = _index(catalog_site)["models"]
+    assert len(models) == 24
+    ctx, pg = _open(browser, catalog_server, {"width": width, "height": 844})
+    try:
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        cards = pg.locator("#catalog tbody tr")
+        assert cards.count() == 24
+        # every cell, and everything inside it (name, id, chip, links, value, interval), lies within 390 px
+        boxes = pg.locator("#catalog tbody td, #catalog tbody td *").evaluate_all(
+            "els => els.map(e => { const r = e.getBoundingClientRect();"
+            " return [e.className || e.tagName, r.left, r.right, r.width, r.height]; })")
+        assert len(boxes) > 24 * 9
+        outside = [b for b in boxes if b[3] > 0 and (b[1] < 0 or b[2] > width)]
+        assert outside == []
+        # no cell collapsed, except the size and ratio of a model without a recommended variant
+        empty = pg.locator("#catalog tbody td").evaluate_all(
+            "cells => cells.filter(c => c.getBoundingClientRect().height === 0).map(c => c.className)")
+        norec = pg.locator("#catalog tbody tr.qz-norec").count()
+        assert sorted(empty) == sorted(["qz-c-recommended_size", "qz-c-ratio"] * norec) and norec > 0
+        # each figure is labelled with its column's name (the header row is not shown on a phone)
+        labels = pg.locator("#catalog tbody tr:first-child td").evaluate_all(
+            "cells => cells.map(c => getComputedStyle(c, '::before').content)")
+        assert labels == ["none", "none", '"float size"', '"parameters"', '"recommended"', '"its size"',
+                          '"vs float"', "none", '"license"']  # name, task chip and metric name speak for themselves
+        by_id = {m["id"]: m for m in models}
+        for i in range(24):
+            card = cards.nth(i)
+            m = by_id[card.locator("code.qz-id").inner_text()]
+            text = card.inner_text()
+            for figure in (m["name"], m["task"], m["license"]):
+                assert figure in text, (m["id"], figure)
+            if m.get("recommended"):
+                assert m["recommended"] in text and "n=" in text and "–" in text  # the value with n and interval
+            else:
+                assert "none: use the float model" in text
+            assert card.bounding_box()["width"] <= width
+        assert pg.locator("#catalog thead").bounding_box()["height"] <= 1  # the header row is not shown
+        first, second = cards.nth(0).bounding_box(), cards.nth(1).bounding_box()
+        side_by_side = first["y"] == second["y"] and first["x"] < second["x"]
+        assert side_by_side == (width > 576), (first, second)  # a grid of cards from 576 px, else one per line
+        shot(pg, f"catalog-{width}", full_page=True)
+        assert pg.errors == [] and pg.outside == []
+    finally:
+        ctx.close()
+
+
+def test_filtering_by_task_license_and_size_shows_exactly_the_matching_models(browser, catalog_server, catalog_site):
+    models = _index(catalog_site)["models"]
+    ctx, pg = _open(browser, catalog_server, PHONE)
+    try:
+        assert _visible_ids(pg) == [m["id"] for m in models]
+        pg.select_option("[data-qz-filter=task]", "classification")
+        want = [m["id"] for m in models if m["task"] == "classification"]
+        assert _visible_ids(pg) == want and 1 < len(want) < 24
+        lic = next(m["license"] for m in models if m["task"] == "classification")
+        pg.select_option("[data-qz-filter=license]", lic)
+        want = [m["id"] for m in models if m["task"] == "classification" and m["license"] == lic]
+        assert _visible_ids(pg) == want and len(want) >= 1
+        assert pg.locator("[data-qz-count]").inner_text() == f"{len(want)} of 24 models"
+        pg.select_option("[data-qz-filter=license]", "MIT")
+        pg.select_option("[data-qz-filter=task]", "")
+        want = [m["id"] for m in models if m["license"] == "MIT"]
+        assert _visible_ids(pg) == want and len(want) == 6
+        sizes = sorted({_download_size(m) for m in models})
+        limit = (sizes[0] + sizes[1]) / 2
+        pg.fill("[data-qz-filter=max-size]", f"{limit / 1e6:.6f}")
+        want = [m["id"] for m in models if m["license"] == "MIT" and _download_size(m) <= limit]
+        assert _visible_ids(pg) == want
+        assert pg.locator("[data-qz-empty]").is_visible() == (want == [])
+        pg.select_option("[data-qz-filter=license]", "")
+        want = [m["id"] for m in models if _download_size(m) <= limit]
+        assert _visible_ids(pg) == want and 0 < len(want) < 24
+        # a hidden card takes no room: the cards shown are the only ones with a box
+        assert pg.locator("#catalog tbody tr[hidden]").evaluate_all(
+            "rows => rows.every(r => r.getBoundingClientRect().height === 0)")
+        assert not pg.locator("[data-qz-empty]").is_visible()
+        shot(pg, "catalog-390-filtered", full_page=True)
+        pg.fill("[data-qz-filter=text]", "no such model")
+        assert _visible_ids(pg) == [] and pg.locator("[data-qz-empty]").is_visible()
+        pg.fill("[data-qz-filter=text]", "")
+        pg.fill("[data-qz-filter=max-size]", "")
+        assert len(_visible_ids(pg)) == 24
+        assert pg.errors == [] and pg.outside == []
+    finally:
+        ctx.close()
+
+
+def test_on_a_phone_the_cards_sort_by_a_chosen_column(browser, catalog_server, catalog_site):
+    ctx, pg = _open(browser, catalog_server, PHONE)
+    try:
+        sort = pg.locator("[data-qz-sort]")
+        assert sort.is_visible()
+        sort.select_option(label="its size, largest first")
+        sizes = [float(x) for x in pg.locator("#catalog tbody td.qz-c-recommended_size").evaluate_all(
+            "cells => cells.map(c => c.dataset.sort).filter(s => s !== '')")]
+        assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) > 1
+        sort.select_option("")
+        assert _visible_ids(pg) == [m["id"] for m in _index(catalog_site)["models"]]  # the catalog order again
+    finally:
+        ctx.close()
+
+
+def test_at_desktop_width_the_catalog_is_one_table_row_per_model(browser, catalog_server):
+    ctx, pg = _open(browser, catalog_server, {"width": 1280, "height": 900})
+    try:
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 1280
+        heads = pg.locator("#catalog thead th")
+        assert heads.count() == 9 and heads.first.is_visible()
+        assert not pg.locator("[data-qz-sort]").is_visible()  # the headers sort here
+        first = pg.locator("#catalog tbody tr").first
+        tops = {round(c["y"]) for c in first.locator("td").evaluate_all(
+            "cells => cells.map(c => ({y: c.getBoundingClientRect().top}))")}
+        assert len(tops) == 1  # the cells sit side by side in one row
+        shot(pg, "catalog-1280", full_page=True)
+        assert pg.errors == [] and pg.outside == []
+    finally:
+        ctx.close()
+
+
+def test_without_javascript_the_whole_catalog_shows_and_no_dead_filters(browser, catalog_server):
+    ctx, pg = _open(browser, catalog_server, PHONE, java_script_enabled=False)
+    try:
+        assert pg.locator("#catalog tbody tr").count() == 24
+        assert all(pg.locator("#catalog tbody tr").nth(i).is_visible() for i in range(24))
+        assert not pg.locator(".qz-filters").is_visible()
+    finally:
+        ctx.close()

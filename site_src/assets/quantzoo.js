@@ -32,18 +32,26 @@
     pinned.concat(keyed.map(function (k) { return k.row; })).forEach(function (r) { body.appendChild(r); });
   }
 
-  function makeSortable(table) {
+  function sortableHeads(table) {
+    // the columns a reader can sort by: data-type "num" or "text" ("none": not sortable)
     var heads = table.tHead ? table.tHead.rows[0].cells : [];
-    Array.prototype.forEach.call(heads, function (th, index) {
-      var type = th.getAttribute("data-type") || "text";
+    return Array.prototype.filter.call(heads, function (th) { return th.getAttribute("data-type") !== "none"; });
+  }
+
+  function sortBy(table, th, direction) {
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads, function (h) { if (h.hasAttribute("aria-sort")) h.setAttribute("aria-sort", "none"); });
+    th.setAttribute("aria-sort", direction === 1 ? "ascending" : "descending");
+    sortTable(table, th.cellIndex, th.getAttribute("data-type") || "text", direction);
+  }
+
+  function makeSortable(table) {
+    sortableHeads(table).forEach(function (th) {
       th.classList.add("qz-sort");
       th.setAttribute("tabindex", "0");
       th.setAttribute("aria-sort", "none");
       function activate() {
-        var direction = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
-        Array.prototype.forEach.call(heads, function (h) { h.setAttribute("aria-sort", "none"); });
-        th.setAttribute("aria-sort", direction === 1 ? "ascending" : "descending");
-        sortTable(table, index, type, direction);
+        sortBy(table, th, th.getAttribute("aria-sort") === "ascending" ? -1 : 1);
       }
       th.addEventListener("click", activate);
       th.addEventListener("keydown", function (e) {
@@ -52,30 +60,68 @@
     });
   }
 
+  function sortSelect(table) {
+    // a "sort by" choice for narrow screens, where the table is a list of cards and has no header row
+    var label = document.createElement("label");
+    label.className = "qz-sort-by";
+    label.appendChild(document.createTextNode("Sort by "));
+    var select = document.createElement("select");
+    select.setAttribute("data-qz-sort", "");
+    var heads = sortableHeads(table);
+    select.appendChild(new Option("catalog order", ""));
+    heads.forEach(function (th, i) {
+      var name = th.textContent.trim(), num = th.getAttribute("data-type") === "num";
+      select.appendChild(new Option(name + (num ? ", smallest first" : ", A to Z"), i + ":1"));
+      select.appendChild(new Option(name + (num ? ", largest first" : ", Z to A"), i + ":-1"));
+    });
+    var original = Array.prototype.slice.call(table.tBodies[0].rows);
+    select.addEventListener("change", function () {
+      if (!select.value) {
+        original.forEach(function (r) { table.tBodies[0].appendChild(r); });
+        heads.forEach(function (h) { h.setAttribute("aria-sort", "none"); });
+        return;
+      }
+      var parts = select.value.split(":");
+      sortBy(table, heads[parseInt(parts[0], 10)], parseInt(parts[1], 10));
+    });
+    label.appendChild(select);
+    return label;
+  }
+
   function makeFilters(box) {
     var table = document.getElementById(box.getAttribute("data-qz-table"));
     if (!table) return;
-    var task = box.querySelector("[data-qz-filter=task]");
-    var size = box.querySelector("[data-qz-filter=max-size]");
-    var text = box.querySelector("[data-qz-filter=text]");
+    var filters = {
+      task: box.querySelector("[data-qz-filter=task]"),
+      license: box.querySelector("[data-qz-filter=license]"),
+      size: box.querySelector("[data-qz-filter=max-size]"),
+      text: box.querySelector("[data-qz-filter=text]")
+    };
     var count = box.querySelector("[data-qz-count]");
+    var empty = document.querySelector("[data-qz-empty='" + table.id + "']");
     function apply() {
-      var t = task ? task.value : "";
-      var maxMb = size && size.value !== "" ? parseFloat(size.value) : NaN;
-      var q = text ? text.value.trim().toLowerCase() : "";
+      var t = filters.task ? filters.task.value : "";
+      var lic = filters.license ? filters.license.value : "";
+      var maxMb = filters.size && filters.size.value !== "" ? parseFloat(filters.size.value) : NaN;
+      var q = filters.text ? filters.text.value.trim().toLowerCase() : "";
       var rows = table.tBodies[0].rows, shown = 0;
       Array.prototype.forEach.call(rows, function (r) {
         var ok = (!t || r.getAttribute("data-task") === t) &&
+          (!lic || r.getAttribute("data-license") === lic) &&
           (isNaN(maxMb) || parseFloat(r.getAttribute("data-size")) <= maxMb * 1e6) &&
           (!q || (r.getAttribute("data-text") || "").indexOf(q) !== -1);
         r.hidden = !ok;
         if (ok) shown++;
       });
       if (count) count.textContent = shown + " of " + rows.length + " models";
+      if (empty) empty.hidden = shown > 0;
     }
-    [task, size, text].forEach(function (el) {
+    Object.keys(filters).forEach(function (k) {
+      var el = filters[k];
       if (el) { el.addEventListener("input", apply); el.addEventListener("change", apply); }
     });
+    if (table.classList.contains("qz-sortable")) box.insertBefore(sortSelect(table), count);
+    box.hidden = false;  // shown only where it works: the page without JavaScript is the full table
     apply();
   }
 

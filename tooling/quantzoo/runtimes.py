@@ -46,7 +46,7 @@ class Runtime:
     label: str                                    # for people: the site's table header
     version: Callable[[], str | None]             # None when the runtime is not installed
     run: Callable[[str, list[dict], dict | None], list[list[np.ndarray]]]
-    samples: int = 4
+    samples: int = 2
     max_parameters: int | None = None
     max_seconds: float | None = None
     runs_custom_ops: bool = False                 # registers quantzoo.customops implementation classes

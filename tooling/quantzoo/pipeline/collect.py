@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..cache import Cache, sha256_file
 from ..errors import QuantzooError
+from .grid import is_grid_task, read_grid
 from .plan import Failure, Job, ModelState
 from .store import (artifact_files, artifact_paths, comparison_path, preview_path, read_artifact, read_runtimes,
                     read_shapes)
@@ -46,7 +47,9 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
         variants.append(BuiltVariant(variant, artifact_paths(cache, job.keys.artifact)[0], meta["sha256"],
                                      meta["size"], comparison, pv if pv.is_file() else None,
                                      runtimes=read_runtimes(cache, job, meta["sha256"])[0],
-                                     files=tuple(artifact_files(cache, meta)), shapes=shapes))
+                                     files=tuple(artifact_files(cache, meta)), shapes=shapes,
+                                     auto={k: meta.get(k) for k in ("recipe", "sensitivity", "report")}
+                                     if meta.get("recipe") else None))
     if not variants:
         return None
     pin, pfl = preview_path(cache, jobs[0].keys.float_preview, "input"), preview_path(cache, jobs[0].keys.float_preview)
@@ -64,7 +67,8 @@ def collect(state: ModelState, jobs: list[Job], reg, cache: Cache):
                       failures=list(state.failures), preview_input=pin if pin.is_file() else None,
                       preview_float=pfl if pfl.is_file() else None, dataset=reg.datasets.get(model.dataset),
                       named=named, float_runtimes=read_runtimes(cache, jobs[0], variants[0].sha256)[1],
-                      custom_ops=custom_ops(model, state.float_path, cache), float_shapes=float_shapes)
+                      custom_ops=custom_ops(model, state.float_path, cache), float_shapes=float_shapes,
+                      grid=read_grid(cache, jobs, variants) if is_grid_task(model.task) else None)
 
 
 def _json_value(v):

@@ -35,6 +35,21 @@ def artifact_key(source_sha256: str, spec: dict, version: str = __version__) -> 
     return key_of("artifact", source_sha256, spec, version, ENGINE_REVISION)
 
 
+def auto_spec(variant, model, identity: dict) -> dict:
+    """What keys an auto variant's artifact besides its spec: the calibration data and
+    preprocessing (`identity`), the threshold it meets and the search's own revision.
+
+    >>> from types import SimpleNamespace as N
+    >>> v = N(spec=lambda: {"mode": "auto", "target": None}, auto=True)
+    >>> a = auto_spec(v, N(threshold={"metric": "m", "min": 0.9}), {"dataset": {"calibration": 0.2}})
+    >>> a == auto_spec(v, N(threshold={"metric": "m", "min": 0.9}), {"dataset": {"calibration": 0.3}})
+    False
+    """
+    from .autovariant import AUTO_REVISION
+
+    return {**variant.spec(), "calibration": identity, "threshold": model.threshold, "auto_revision": AUTO_REVISION}
+
+
 def evaluation_identity(model, dataset) -> dict:
     """Everything besides the two models that decides a comparison's numbers.
 
@@ -110,17 +125,26 @@ def flexible_key(float_sha256: str, shapes: list | tuple, version: str = __versi
     return key_of("flexible", float_sha256, list(shapes), version)
 
 
-# Bump when what `flexible.measure` measures changes: cached shape checks are keyed by it.
+# Bump when what `flexible.measure` or `shapeeval` measures changes: cached shape checks are keyed by it.
 # 2: top-1 agreement only for [N, classes] outputs; throughput from the median of timed runs.
-SHAPES_REVISION = 2
+# 3: agreement on the evaluation data at each promised shape (`shapeeval`); custom ops run.
+SHAPES_REVISION = 4
 
 
 def shapes_key(model_sha256: str, float_sha256: str, shapes: list | tuple, ort_version: str,
-               version: str = __version__) -> str:
+               identity: dict | None = None, version: str = __version__) -> str:
     """The cache key of one model file's shape checks and throughput: its bytes, its float
-    model's (the reference at each shape), the promised shapes and the onnxruntime version.
+    model's (the reference at each shape), the promised shapes, the onnxruntime version, and the
+    evaluation data its agreement at each shape is measured on (`identity`,
+    `evaluation_identity`) with the metrics' revision.
 
     >>> shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.23") == shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.24")
     False
+    >>> shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.23", {"dataset": "a"}) == shapes_key("a" * 64, "f" * 64, ["x=N,64"], "1.23", {"dataset": "b"})
+    False
     """
-    return key_of("shapes", model_sha256, float_sha256, list(shapes), ort_version, version, SHAPES_REVISION)
+    from ..compare.kinds import REDUCE_REVISION
+    from ..compare.metrics import REVISION
+
+    return key_of("shapes", model_sha256, float_sha256, list(shapes), ort_version, identity, version,
+                  SHAPES_REVISION, REVISION, REDUCE_REVISION)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .keys import artifact_key, comparison_key, evaluation_identity, preview_key
+from .keys import artifact_key, auto_spec, comparison_key, evaluation_identity, preview_key
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class JobKeys:
     def of(cls, model, variant, float_sha256: str, dataset) -> JobKeys:
         identity = evaluation_identity(model, dataset)
         samples = tuple(model.samples or ())
+        spec = auto_spec(variant, model, identity) if getattr(variant, "auto", False) else variant.spec()
         return cls(float_sha256=float_sha256, identity=identity, samples=samples,
-                   artifact=artifact_key(float_sha256, variant.spec()),
+                   artifact=artifact_key(float_sha256, spec),
                    float_preview=preview_key(float_sha256, float_sha256, identity, samples=samples))
 
     def comparison(self, artifact_sha256: str) -> str:
@@ -138,12 +139,13 @@ def map_output(model) -> dict | None:
 
 
 def model_jobs(zoo: str, cache: str, model, float_path: str, float_sha256: str, dataset) -> list[Job]:
-    """The jobs of one model, one per variant, in manifest order."""
+    """The jobs of one model, one per variant, in manifest order; auto variants only where the
+    dataset holds calibration data out (they choose from it)."""
     previews = map_output(model) is not None
     return [Job(zoo=zoo, cache=cache, model=model.id, variant=v.id, float_path=float_path,
                 keys=JobKeys.of(model, v, float_sha256, dataset), previews=previews,
                 shapes=tuple(getattr(model, "shapes", None) or ()))
-            for v in model.variants]
+            for v in model.variants if not (getattr(v, "auto", False) and not getattr(dataset, "calibration", None))]
 
 
 def interleave(jobs: list[Job]) -> list[Job]:

@@ -13,6 +13,7 @@ from .. import __version__
 from ..cache import Cache, atomic_path, key_of, sha256_file, write_json
 from ..errors import QuantzooError
 from .plan import Failure, Job, JobResult
+from .grid import draw_grid, is_grid_task
 from .previews import draw_previews
 from .store import (artifact_data_name, artifact_paths, comparison_path, compat_keys, preview_path, read_artifact,
                     runtimes_path, shapes_keys, shapes_path)
@@ -52,7 +53,7 @@ def _evaluation(model, job: Job, reg, cache: Cache):
     return ev
 
 
-def _quantize(model, variant, job: Job, cache: Cache) -> dict:
+def _quantize(model, variant, job: Job, cache: Cache, reg=None, evaluation=None) -> dict:
     from ..quantize import quantize_file
 
     key = job.keys.artifact
@@ -62,15 +63,22 @@ def _quantize(model, variant, job: Job, cache: Cache) -> dict:
         if meta is not None:
             return meta
         with atomic_path(onnx_path) as tmp:
-            report = quantize_file(Path(job.float_path), tmp, mode=variant.mode, nbits=variant.nbits,
-                                   granularity=variant.granularity, block_size=variant.block_size,
-                                   group_size=variant.group_size, lut_function=variant.lut_function,
-                                   source_sha256=job.float_sha256, jobs=1, data_name=artifact_data_name(job),
-                                   representation=variant.representation)
+            extra = {}
+            if variant.auto:  # a scheme per tensor, chosen on the calibration split
+                from .autovariant import quantize_auto
+
+                report, extra = quantize_auto(model, variant, job, cache, tmp, reg, evaluation,
+                                              artifact_data_name(job))
+            else:
+                report = quantize_file(Path(job.float_path), tmp, mode=variant.mode, nbits=variant.nbits,
+                                       granularity=variant.granularity, block_size=variant.block_size,
+                                       group_size=variant.group_size, lut_function=variant.lut_function,
+                                       source_sha256=job.float_sha256, jobs=1, data_name=artifact_data_name(job),
+                                       representation=variant.representation)
             sha, size = sha256_file(tmp), tmp.stat().st_size
         meta = {"sha256": sha, "size": size, "model": model.id, "variant": variant.id, "spec": variant.spec(),
                 "source_sha256": job.float_sha256, "quantzoo": __version__,
-                "report": report.to_dict() if hasattr(report, "to_dict") else None}
+                "report": report.to_dict() if hasattr(report, "to_dict") else None, **extra}
         if report.artifact_files:  # an artifact with external data: its data file, beside it
             meta["files"] = report.artifact_files[1:]
         write_json(meta_path, meta)
@@ -90,7 +98,7 @@ def _runtimes(job: Job, cache: Cache, art_path: Path, artifact_sha256: str, eval
         return False
     need = max(r.samples for r in RUNTIMES.values())
     ev = evaluation()
-    feeds = [{k: v[i:i + 1] for k, v in batch.items()}
+    feeds = [ev.feed({k: v[i:i + 1] for k, v in batch.items()})
              for batch in ev.batches for i in range(len(next(iter(batch.values()))))][:need]
     ops = ev.custom_ops  # the model's custom ops run where a runtime can register them
     params = cached_graph_info(cache, Path(job.float_path), job.float_sha256).get("parameters")
@@ -102,11 +110,14 @@ def _runtimes(job: Job, cache: Cache, art_path: Path, artifact_sha256: str, eval
     return True
 
 
-def _shapes(model, job: Job, cache: Cache, art_path: Path, artifact_sha256: str) -> bool:
+def _shapes(model, job: Job, cache: Cache, art_path: Path, artifact_sha256: str, reg, evaluation) -> bool:
     """Check the artifact and its float model at the promised shapes and time them (the float
-    model's once, under a lock); whether anything was measured. A promised shape the artifact
-    does not run at fails the job, after its measurement is stored (`collect` reads it back)."""
+    model's once, under a lock), and the artifact's agreement on the evaluation data at each
+    (`shapeeval`; `evaluation()` gives the prepared data); whether anything was measured. A
+    promised shape the artifact does not run at fails the job, after its measurement is stored
+    (`collect` reads it back)."""
     from .flexible import measure, shape_failure
+    from .shapeeval import add_evaluations
 
     art_key, float_key = shapes_keys(job, artifact_sha256)
     art_out, float_out = shapes_path(cache, art_key), shapes_path(cache, float_key)
@@ -120,7 +131,9 @@ def _shapes(model, job: Job, cache: Cache, art_path: Path, artifact_sha256: str)
         if not float_out.is_file():
             write_json(float_out, measure(Path(job.float_path), Path(job.float_path), ops))
     if not art_out.is_file():
-        write_json(art_out, measure(art_path, Path(job.float_path), ops))
+        comparison = json.loads(comparison_path(cache, job.keys.comparison(artifact_sha256)).read_text(encoding="utf-8"))
+        write_json(art_out, add_evaluations(measure(art_path, Path(job.float_path), ops), model, reg, cache,
+                                            Path(job.float_path), art_path, evaluation, comparison))
     why = shape_failure(json.loads(art_out.read_text(encoding="utf-8")))
     if why:
         raise QuantzooError(why)
@@ -150,7 +163,7 @@ def run_job(job: Job) -> JobResult:
         stage = "quantize"
         meta = read_artifact(cache, job.keys.artifact)
         if meta is None:
-            meta = _quantize(model, variant, job, cache)
+            meta = _quantize(model, variant, job, cache, reg, lambda: _evaluation(model, job, reg, cache))
             did.append("quantize")
         art_path = artifact_paths(cache, job.keys.artifact)[0]
         lap("quantize")
@@ -158,9 +171,12 @@ def run_job(job: Job) -> JobResult:
         stage = "compare"
         cpath = comparison_path(cache, job.keys.comparison(meta["sha256"]))
         ev = None
+        outputs = None  # the artifact's outputs when compared here: the picture grid reuses them
         if not cpath.is_file():
             ev = _evaluation(model, job, reg, cache)
-            write_json(cpath, ev.compare(art_path).to_dict())
+            comparison = ev.compare(art_path)
+            write_json(cpath, comparison.to_dict())
+            outputs = comparison.outputs
             did.append("compare")
         lap("compare")
 
@@ -171,7 +187,8 @@ def run_job(job: Job) -> JobResult:
 
         if job.shapes:
             stage = "shapes"
-            if _shapes(model, job, cache, art_path, meta["sha256"]):
+            if _shapes(model, job, cache, art_path, meta["sha256"], reg,
+                       lambda: ev or _evaluation(model, job, reg, cache)):
                 did.append("shapes")
             lap("shapes")
 
@@ -180,7 +197,10 @@ def run_job(job: Job) -> JobResult:
             if not (preview_path(cache, job.keys.preview(meta["sha256"])).is_file()
                     and preview_path(cache, job.keys.float_preview).is_file()):
                 ev = ev or _evaluation(model, job, reg, cache)
-                draw_previews(model, ev, job.keys, art_path, meta["sha256"], cache)
+                if is_grid_task(model.task):  # the seed's picture grid
+                    draw_grid(model, ev, job.keys, art_path, meta["sha256"], cache, outputs)
+                else:
+                    draw_previews(model, ev, job.keys, art_path, meta["sha256"], cache)
                 did.append("preview")
             lap("preview")
     except QuantzooError as e:

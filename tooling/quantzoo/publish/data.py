@@ -28,6 +28,7 @@ class BuiltVariant:
     files: tuple = ()            # files the artifact reads beside it (external data): (path, {file, sha256, size})
     runtimes: dict = field(default_factory=dict)  # runtimes.compatibility: {runtime: {runs, max_abs_diff, error}}
     shapes: dict | None = None   # pipeline.flexible.measure: {accepted, verified, throughput}; None without `shapes`
+    auto: dict | None = None     # an auto variant's {recipe, sensitivity, report} (pipeline/autovariant.py)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class BuiltModel:
     float_runtimes: dict = field(default_factory=dict)  # the float model's runtimes.compatibility
     custom_ops: tuple[BuiltCustomOp, ...] = ()   # the custom ops its files need, with their implementations
     float_shapes: dict | None = None             # the float model's pipeline.flexible.measure
+    grid: Any = None                             # publish.grid.PictureGrid (tasks with the picture grid)
 
 
 # --- small pure helpers ---------------------------------------------------------------------

@@ -11,7 +11,9 @@ from ..units import human_count, human_size
 from ..compare.summary import excluded_note, format_summary
 from .data import (BuiltModel, float_file_name, metric_mean, metric_summary, public_file,
                    recommend, safe_href, site_file, source_sha256, source_url, variant_file_name, variant_meets)
+from .grid import model_grid_context
 from .shapetables import shapes_context
+from .autotables import auto_context
 
 
 def metric_columns(bm: BuiltModel) -> list[tuple[str, str]]:
@@ -67,7 +69,8 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
                           "sort": "" if x is None else repr(float(x)) if math.isfinite(x)
                           else ("1e308" if x > 0 else "-1e308")})
         rows.append({
-            "id": vid, "mode": v.variant.mode, "nbits": v.variant.nbits if v.variant.nbits is not None else 16,
+            "id": vid, "mode": v.variant.mode,
+            "nbits": v.variant.nbits if v.variant.nbits is not None else "mixed" if v.variant.auto else 16,
             "granularity": v.variant.granularity.replace("_", " "),
             "size": v.size, "size_text": human_size(v.size),
             "ratio": v.size / bm.float_size if bm.float_size else None,
@@ -110,13 +113,15 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
         "failures": bm.failures,
         "preview": ({"input": f"../files/{m.id}/preview/input.png" if bm.preview_input else None,
                      "float": f"../files/{m.id}/preview/float.png" if bm.preview_float else None}
-                    if any(v.preview for v in bm.variants) else None),
+                    if any(v.preview for v in bm.variants) and bm.grid is None else None),
+        "grid": model_grid_context(bm),  # the seed's picture grid (publish/grid.py)
         "tags": m.tags,
         "public_float_file": public_file(m.id, float_file_name(m.id), artifact_base_url),
         "named": named_context(bm),
         "graph": graph_context(info.get("graph")),
         "runtimes": runtimes_context(bm),
         "shapes": shapes_context(bm),
+        "auto": auto_context(bm),
         "custom_ops": custom_ops_context(bm),
     }
 
@@ -263,12 +268,38 @@ def _dataset_context(ds: Any, dataset_id: str) -> dict:
             "license": (ds.license or {}).get("spdx"), "license_url": safe_href((ds.license or {}).get("url"))}
 
 
+# The catalog table's columns, in order: (key, header, sort type or None for a column not sorted).
+# The template writes one cell per key; on a phone each row becomes a card whose cells are
+# labelled with these headers (see ARCHITECTURE.md, "The catalog page").
+CATALOG_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("model", "model", "text"), ("task", "task", "text"), ("float_size", "float size", "num"),
+    ("parameters", "parameters", "num"), ("recommended", "recommended", "text"),
+    ("recommended_size", "its size", "num"), ("ratio", "vs float", "num"),
+    ("agreement", "agreement", None), ("license", "license", "text"),
+)
+
+
+def threshold_text(thr: dict) -> str:
+    """A manifest threshold for people: the bound with its direction.
+
+    >>> threshold_text({"output": "y", "metric": "top1_agreement", "min": 0.99})
+    '≥ 99.00 %'
+    >>> threshold_text({"output": "y", "metric": "cer", "max": 0.01})
+    '≤ 1.00 %'
+    """
+    if thr.get("min") is not None:
+        return "≥ " + format_metric(thr["metric"], thr["min"])
+    return "≤ " + format_metric(thr["metric"], thr.get("max"))
+
+
 def catalog_row(bm: BuiltModel) -> dict:
-    """One row of the catalog table."""
+    """One row of the catalog table (one card on a phone)."""
     m = bm.model
     rec = recommend(bm)
     thr = m.threshold
     value = metric_summary(rec.comparison, thr["output"], thr["metric"]) if rec else None
+    summary = format_summary(thr["metric"], value) if rec else None
+    shown, _, interval = (summary or "").partition(" (")
     return {
         "id": m.id, "name": m.name, "task": m.task, "href": f"models/{m.id}.html",
         "parameters": bm.info.get("parameters"), "parameters_text": human_count(bm.info.get("parameters")),
@@ -277,17 +308,26 @@ def catalog_row(bm: BuiltModel) -> dict:
         "recommended_size": rec.size if rec else None,
         "recommended_size_text": human_size(rec.size) if rec else None,
         "ratio": (rec.size / bm.float_size) if rec and bm.float_size else None,
-        "agreement_text": f"{metric_label(thr['metric'])} {format_summary(thr['metric'], value)}" if rec else None,
+        "ratio_text": f"{rec.size / bm.float_size:.3f}×" if rec and bm.float_size else None,
+        # what a download costs: the recommended variant, else the float model (the size filter)
+        "download_size": rec.size if rec else bm.float_size,
+        "agreement_label": metric_label(thr["metric"]),
+        "agreement_value": shown or None, "agreement_interval": f"({interval}" if interval else None,
+        "threshold_text": threshold_text(thr),
         "license": m.license.get("spdx"), "license_url": safe_href(m.license.get("url")),
         "variants": len(bm.variants), "failed": len(bm.failures),
     }
 
 
 def catalog_context(models: list[BuiltModel], failed: list | None = None) -> dict:
+    """The catalog page: its rows sorted by id, the filter choices (tasks, licenses) and columns."""
     rows = [catalog_row(bm) for bm in sorted(models, key=lambda b: b.model.id)]
     tasks = sorted({r["task"] for r in rows})
+    licenses = sorted({r["license"] for r in rows if r["license"]}, key=lambda x: (x.lower(), x))
     sizes = [r["float_size"] for r in rows if r["float_size"]]
-    return {"rows": rows, "tasks": tasks, "n_models": len(rows),
+    return {"rows": rows, "tasks": tasks, "licenses": licenses, "n_models": len(rows),
             "n_variants": sum(r["variants"] for r in rows),
+            "columns": [{"key": k, "label": label, "type": t} for k, label, t in CATALOG_COLUMNS],
+            "labels": {k: label for k, label, _ in CATALOG_COLUMNS},
             "max_size_mb": math.ceil(max(sizes) / 1e6) if sizes else 1,
             "failed": failed or []}

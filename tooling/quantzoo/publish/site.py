@@ -23,7 +23,9 @@ from pathlib import Path
 from ..cache import sha256_bytes
 from ..catalog import CatalogIndex
 from ..errors import QuantzooError
+from .autotables import write_recipe_file
 from .data import BuiltModel, float_file_name, variant_file_name
+from .grid import grid_files
 from .index import catalog_index
 
 MARKER = ".quantzoo-site"
@@ -148,6 +150,8 @@ def add_files(models: list[BuiltModel], site: Path) -> int:
             if v.preview:
                 _link_or_copy(v.preview, base / "preview" / f"{v.variant.id}.png")
                 n += 1
+            if v.auto:  # an auto variant's recipe: `quantzoo quantize --recipe` rebuilds the file from it
+                n += write_recipe_file(bm.model.id, v, base)
         for op in bm.custom_ops:
             if op.file:
                 _link_or_copy(op.source, base / op.file)
@@ -156,6 +160,9 @@ def add_files(models: list[BuiltModel], site: Path) -> int:
             if p and any(v.preview for v in bm.variants):
                 _link_or_copy(p, base / "preview" / f"{name}.png")
                 n += 1
+        for name, p in grid_files(bm.model.id, bm.grid) if bm.grid else ():  # the picture grid
+            _link_or_copy(p, site / name)
+            n += 1
     return n
 
 
