@@ -71,7 +71,8 @@ from .measures import (  # noqa: E402,F401
 # 2: iou leaves out samples where both maps are empty.
 # 3: SNR and PSNR pooled over the dataset, snr_db on every output (logits, CTC probabilities),
 #    cosine/iou/accuracy count undefined samples as `excluded`, every summary has `ci95`.
-REVISION = 3
+# 4: no interval from fewer than two values (or clusters); detection, picture, audio metrics added.
+REVISION = 4
 
 
 
