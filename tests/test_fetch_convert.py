@@ -378,3 +378,21 @@ def test_a_conversion_function_returning_a_bad_spec_is_named(warp, tmp_path):
            "custom_layers": {"badconv:Warp": "badconv:convert_warp"}}
     with pytest.raises(ConversionError, match=r"badconv:Warp \(module 'warp'\): 'domain' must be a custom domain"):
         fetch_source({**bad, "custom_ops": ops}, cache)
+
+
+def test_exports_on_several_threads_at_once_all_succeed():
+    # fetch converts pytorch sources on threads; torch.onnx.export keeps global state, so
+    # without the export lock a second export fails ("GLOBALS.in_onnx_export must be False")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from quantzoo.fetch.convert import export_onnx
+
+    def one(width):
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, width, 3), torch.nn.ReLU(), torch.nn.Conv2d(width, 4, 3),
+                                  torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 10)).eval()
+        data, _ = export_onnx(net, [1, 3, 64, 64], 17, ["x"], ["y"])
+        return len(data)
+
+    with ThreadPoolExecutor(4) as pool:
+        sizes = list(pool.map(one, [8, 16, 24, 32, 8, 16, 24, 32]))
+    assert all(s > 1000 for s in sizes) and sizes[:4] == sizes[4:]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -205,6 +206,12 @@ def build_model(arch: dict, root: Path | None, state: dict, where: str):
     return model
 
 
+# torch.onnx.export keeps its state in module globals (GLOBALS.in_onnx_export), `opaque` patches
+# classes and warnings filters are process-wide: fetch converts several pytorch sources on threads,
+# so one export runs at a time (two at once fail with "GLOBALS.in_onnx_export must be False").
+_EXPORT_LOCK = threading.Lock()
+
+
 def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str],
                 output_names: list[str], layers: dict | None = None) -> tuple[bytes, list[dict]]:
     """torch.onnx (TorchScript exporter) at `opset`, axis 0 of every input and output dynamic;
@@ -213,7 +220,7 @@ def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str
     example = torch.zeros(*input_shape, dtype=torch.float32)
     dyn = {n: {0: "N"} for n in [*input_names, *output_names]}
     f = io.BytesIO()
-    with warnings.catch_warnings():
+    with _EXPORT_LOCK, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
         # for a static CNN both give the same graph, and this one needs nothing beyond torch.
         warnings.simplefilter("ignore")
