@@ -29,7 +29,7 @@ def _feeds(model, path) -> dict:
     feeds = {}
     for t in model.inputs:
         file_dims = fixed.get(t["name"]) or [None] * len(t["shape"])
-        shape = [f if f else (d if isinstance(d, int) else SYMBOLS.get(d, 32)) for f, d in zip(file_dims, t["shape"])]
+        shape = [f if f and f > 0 else (d if isinstance(d, int) else SYMBOLS.get(d, 32)) for f, d in zip(file_dims, t["shape"])]
         if t["name"] in constants:
             feeds[t["name"]] = np.full(shape, constants[t["name"]], dtype=t["dtype"])
         elif t["dtype"].startswith("int"):

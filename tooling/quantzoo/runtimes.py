@@ -142,7 +142,7 @@ def runtime_identity() -> dict[str, dict]:
     (part of the cache key, so a new runtime version is measured again).
 
     >>> runtime_identity()["onnxruntime"]["samples"]
-    4
+    2
     """
     return {r.name: {"version": r.version(), "samples": r.samples, "max_parameters": r.max_parameters,
                      "max_seconds": r.max_seconds}
