@@ -1,6 +1,6 @@
 """Augmentation: deterministic views of a photograph (rotate, crop, mirror, shrink).
 
-The ``augmented-images`` dataset adapter (`datasets.augmented_images`) applies a fixed grid of
+The ``augmented-images`` dataset adapter (`photos.augmented_images`) applies a fixed grid of
 these views to every photo, so a few photographs give many samples.
 """
 

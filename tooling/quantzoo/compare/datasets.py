@@ -3,7 +3,9 @@
 One `DatasetAdapter` record per adapter name in `DATASET_ADAPTERS`, chosen by a dataset
 manifest's ``adapter``. Its ``read(root, params, skipped) -> list[Sample]`` gets the fetched
 source `root` (a folder, or one file such as a font); unreadable items are appended to `skipped`
-as ``(key, reason)`` and left out. Adding an adapter is one record and its function here.
+as ``(key, reason)`` and left out. Adding an adapter is one record here and its function in the
+module of its kind (`samples` for plain folders, `photos`, `speech`, or a new module); `Sample`
+and the selection helpers live in `samples`, so adapter modules never import this registry.
 
 Everything here is deterministic: files are visited in sorted order and generated data depends
 only on the seed.
@@ -11,166 +13,21 @@ only on the seed.
 
 from __future__ import annotations
 
-import fnmatch
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from ..errors import QuantzooError
-from .augment import augment, view_tag
-from .photosets import matted_rows, styled_rows
-from . import labelling
+from .photos import (augmented_images, class_index_views, matted_photos, photo_of, quarter_turns,
+                     styled_photos)
+from .samples import (Sample, arrays_dataset, files_dataset, images_dataset, label_from_path, list_files,
+                      thin)
 from . import speech
 
-
-@dataclass(frozen=True)
-class Sample:
-    """One item of a dataset: a stable key, the data a preprocessor reads, and an optional label.
-
-    `data` is a `Path` (``files``), a Pillow image (``images``, ``rendered-text-lines``) or a
-    mapping of arrays (``arrays``) or a `speech.Audio` (``espeak-speech``, ``pitch-frames``, ``wav-files``).
-    """
-
-    key: str
-    data: Any
-    label: str | None = None
-
-
-
-# --- selection helpers -----------------------------------------------------------------------
-
-def _globs(params: dict, key: str) -> list[str]:
-    v = params.get(key) or []
-    return [v] if isinstance(v, str) else list(v)
-
-
-def _matches(rel: str, patterns: list[str]) -> bool:
-    name = rel.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def list_files(root: Path, params: dict) -> list[tuple[str, Path]]:
-    """Every regular file under `root` as (posix relative path, path), sorted, filtered by the
-    ``include``/``exclude`` glob lists in `params` (matched against the relative path or the
-    file name), then thinned to ``limit`` evenly spaced files.
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for n in ["a/x.py", "a/x.py.output", "b/y.c"]:
-    ...     (d / n).parent.mkdir(exist_ok=True); _ = (d / n).write_text("1")
-    >>> [r for r, _ in list_files(d, {"exclude": ["*.output"]})]
-    ['a/x.py', 'b/y.c']
-    """
-    root = Path(root)
-    if root.is_file():
-        rows = [(root.name, root)]
-    else:
-        rows = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*")
-                      if p.is_file() and not p.is_symlink())
-    inc, exc = _globs(params, "include"), _globs(params, "exclude")
-    rows = [(r, p) for r, p in rows if (not inc or _matches(r, inc)) and not _matches(r, exc)]
-    return thin(rows, params.get("limit"))
-
-
-def thin(items: list, limit: int | None) -> list:
-    """At most `limit` items, evenly spread over the list (not just its head), order kept.
-
-    >>> thin(list(range(10)), 4)
-    [0, 2, 5, 7]
-    """
-    if not limit or limit >= len(items):
-        return list(items)
-    n = len(items)
-    return [items[(i * n) // limit] for i in range(limit)]
-
-
-def label_from_path(rel: str, spec: Any) -> str | None:
-    """A sample's label from its relative path under a dataset's ``labels`` spec:
-    ``{from: folder}`` is the top folder (None for files at the top), ``{from: filename}`` the
-    name without its last suffix.
-
-    >>> label_from_path("python/example.py", {"from": "folder"}), label_from_path("cat.png", {"from": "filename"})
-    ('python', 'cat')
-    >>> label_from_path("top.txt", {"from": "folder"}) is None
-    True
-    """
-    how = spec.get("from") if isinstance(spec, dict) else None
-    if how == "folder":
-        return rel.split("/", 1)[0] if "/" in rel else None
-    if how == "filename":
-        name = rel.rsplit("/", 1)[-1]
-        return name.rsplit(".", 1)[0] if "." in name else name
-    return None
-
-
-# --- dataset adapters -------------------------------------------------------------------------
-
-def files_dataset(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """Every file (path only; the preprocessor reads what it needs). Labels per ``params['labels']``.
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "c").mkdir(); _ = (d / "c" / "m.c").write_text("int x;")
-    >>> [(s.key, s.label) for s in files_dataset(d, {"labels": {"from": "folder"}}, [])]
-    [('c/m.c', 'c')]
-    """
-    spec = params.get("labels")
-    return [Sample(rel, path, label_from_path(rel, spec)) for rel, path in list_files(root, params)]
-
-
-def images_dataset(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """Every decodable image (first frame), as a Pillow image; other files are skipped and counted.
-
-    >>> import tempfile, pathlib; from PIL import Image
-    >>> d = pathlib.Path(tempfile.mkdtemp()); Image.new("RGB", (4, 3)).save(d / "a.png")
-    >>> _ = (d / "notes.txt").write_text("not an image"); skipped = []
-    >>> [s.data.size for s in images_dataset(d, {}, skipped)], [k for k, _ in skipped]
-    ([(4, 3)], ['notes.txt'])
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    spec = params.get("labels")
-    out = []
-    for rel, path in list_files(root, params):
-        try:
-            with Image.open(path) as im:
-                im.seek(0)
-                im.load()
-                img = im.copy()
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-            skipped.append((rel, f"not a readable image ({type(e).__name__}: {str(e)[:80]})"))
-            continue
-        out.append(Sample(rel, img, label_from_path(rel, spec)))
-    return out
-
-
-def arrays_dataset(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """.npy files (one array: the model's single input) and .npz files (arrays named by input).
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp()); np.save(d / "a.npy", np.zeros((2, 3), np.float32))
-    >>> [(s.key, s.data[None].shape) for s in arrays_dataset(d, {}, [])]
-    [('a.npy', (2, 3))]
-    """
-    spec = params.get("labels")
-    out = []
-    for rel, path in list_files(root, params):
-        try:
-            if path.suffix == ".npz":
-                with np.load(path, allow_pickle=False) as z:
-                    data = {k: z[k] for k in sorted(z.files)}
-            elif path.suffix == ".npy":
-                data = {None: np.load(path, allow_pickle=False)}
-            else:
-                skipped.append((rel, "not a .npy or .npz file"))
-                continue
-        except (OSError, ValueError) as e:
-            skipped.append((rel, f"not a readable array file ({type(e).__name__}: {str(e)[:80]})"))
-            continue
-        out.append(Sample(rel, data, label_from_path(rel, spec)))
-    return out
+__all__ = ["DATASET_ADAPTERS", "DatasetAdapter", "Sample", "label_from_path", "list_files", "photo_of", "thin"]
 
 
 # A fixed word list: the generated lines are the same on every machine and Python version.
@@ -295,77 +152,6 @@ def uci_digits(root: Path, params: dict, skipped: list) -> list[Sample]:
         px = np.asarray([int(float(v)) for v in values[:64]], dtype=np.uint8).reshape(8, 8)
         out.append(Sample(f"digit-{i:04d}", Image.fromarray(px, "L"), str(int(float(values[64])))))
     return thin(out, params.get("limit"))
-
-
-# --- augmented photographs ----------------------------------------------------------------------
-
-def augmented_images(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """Every photo under `root` in a fixed grid of views: each of ``crops`` ([fraction, anchor]
-    pairs; default [[1, center]]) × ``flips`` ([false]) × ``rotations`` (degrees; [0]). The
-    unchanged view's key is the photo's path, the others' ``<path>#<view>`` (e.g.
-    ``coffee.png#crop0.8-top-left+flip+rot-8``). ``classes`` maps a photo's file name to its
-    label (photos not listed are unlabelled); ``max_shorter_side`` shrinks each view; ``limit``
-    thins the views, evenly.
-
-    >>> import tempfile, pathlib; from PIL import Image
-    >>> d = pathlib.Path(tempfile.mkdtemp()); Image.new("RGB", (64, 48)).save(d / "a.png")
-    >>> s = augmented_images(d, {"flips": [False, True], "rotations": [0, 5], "classes": {"a.png": "x"}}, [])
-    >>> [(x.key, x.label) for x in s]
-    [('a.png', 'x'), ('a.png#rot+5', 'x'), ('a.png#flip', 'x'), ('a.png#flip+rot+5', 'x')]
-    """
-    crops = params.get("crops") or [[1.0, "center"]]
-    flips = params.get("flips") or [False]
-    rotations = params.get("rotations") or [0]
-    classes = params.get("classes") or {}
-    views = [(float(c[0]), str(c[1]) if len(c) > 1 else "center", bool(f), float(r))
-             for c in crops for f in flips for r in rotations]
-    photos = images_dataset(root, {k: v for k, v in params.items() if k != "limit"}, skipped)
-    out = []
-    for photo in photos:
-        name = photo.key.rsplit("/", 1)[-1]
-        label = classes.get(photo.key, classes.get(name))
-        for fraction, anchor, flip, angle in views:
-            tag = view_tag(fraction, anchor, flip, angle)
-            img = augment(photo.data, fraction, anchor, flip, angle, params.get("max_shorter_side"))
-            out.append(Sample(f"{photo.key}#{tag}" if tag else photo.key, img,
-                              None if label is None else str(label)))
-    return thin(out, params.get("limit"))
-
-
-def photo_of(key: str) -> str:
-    """The photo a view's sample key was cut from (``<photo>#<view>``, see `augmented_images`).
-
-    >>> photo_of("coffee.png#crop0.8-top-left+flip"), photo_of("coffee.png")
-    ('coffee.png', 'coffee.png')
-    """
-    return key.split("#", 1)[0]
-
-
-def styled_photos(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """Every photo (``include``/``exclude`` as for ``images``) in each style of ``styles``: keys
-    ``<photo>#style-<i>`` (`photosets.styled_rows`), read by the ``styled-image`` preprocessor."""
-    photos = images_dataset(root, {k: v for k, v in params.items() if k != "limit"}, skipped)
-    return thin([Sample(*row) for row in styled_rows([(s.key, s.data) for s in photos], params)], params.get("limit"))
-
-
-def matted_photos(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """Every photo, labelled with its reference matte where ``mattes`` names one
-    (`photosets.matted_rows`: the label is the matte binarised at 0.5, `imagemetrics.encode_mask`)."""
-    photos = images_dataset(root, {k: v for k, v in params.items() if k not in ("labels", "limit")}, skipped)
-    return thin([Sample(*row) for row in matted_rows(root, [(s.key, s.data) for s in photos], params)],
-                params.get("limit"))
-
-
-def class_index_views(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """`augmented_images`, each photo labelled by the class index in its file name
-    (`labelling.label_by_class_index`: ``class_pattern``, ``class_names``)."""
-    return labelling.label_by_class_index(augmented_images(root, params, skipped), root, params)
-
-
-def quarter_turns(root: Path, params: dict, skipped: list) -> list[Sample]:
-    """Every image turned by quarter turns and labelled by the angle (`labelling.turned`)."""
-    pages = images_dataset(root, {k: v for k, v in params.items() if k not in ("labels", "limit")}, skipped)
-    return thin(labelling.turned(pages, params), params.get("limit"))
 
 
 @dataclass(frozen=True)

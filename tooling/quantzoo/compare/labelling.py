@@ -1,11 +1,11 @@
 """Labels by construction: a photo's class from the class index in its file name, and a page's
 orientation from the quarter turn that made the sample.
 
-Both work on samples another reader made (`datasets.augmented_images` views, `datasets.images_dataset`
+Both work on samples another reader made (`photos.augmented_images` views, `samples.images_dataset`
 pages) and return new ones (`dataclasses.replace`), so this module needs nothing from `datasets`
-and `datasets` registers the two adapters that use it (``class-index-views``, ``quarter-turns``).
+and `photos` holds the two adapters that use it (``class-index-views``, ``quarter-turns``).
 Several samples made from one photo or page keep the ``<photo>#<view>`` key form, so the
-adapter's ``cluster`` (`datasets.photo_of`) counts photos, not samples, in the intervals
+adapter's ``cluster`` (`photos.photo_of`) counts photos, not samples, in the intervals
 (ARCHITECTURE.md, "Uncertainty and splits").
 """
 

@@ -11,7 +11,8 @@ One `Preprocessor` record per name in `PREPROCESSORS`, chosen by a model manifes
 - ``inverse(x, params)``: the picture a preprocessed [1, C, H, W] or [1, H, W, C] input came
   from, as uint8 [H, W] or [H, W, 3], or None (previews show it; see `input_image`).
 
-Adding a preprocessor is one record and its functions here.
+Adding a preprocessor is one record here and its functions (here, or in the module of its kind:
+`speech` for audio; inverses for previews in `inverse`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ import numpy as np
 
 from ..errors import QuantzooError
 from . import speech as _speech
+from .inverse import TEXT_LINE_DEFAULTS, min_max, text_line_inverse, unnormalise
 
-# text-line models (PaddleOCR's) take pixels scaled to [-1, 1]
-TEXT_LINE_DEFAULTS = {"mean": 0.5, "std": 0.5}
 
 
 @dataclass(frozen=True)
@@ -297,50 +297,6 @@ def arrays(data: Any, params: dict, inputs: list[InputSpec]) -> dict[str, np.nda
     return feed
 
 
-# --- back to a picture (previews) -------------------------------------------------------------
-
-def _hwc(x: Any, params: dict) -> np.ndarray | None:
-    """A [1, C, H, W] or [1, H, W, C] tensor as float64 [H, W, C] with 1 or 3 channels, or None."""
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 4:
-        return None
-    a = a[0]
-    layout = str(params.get("layout") or ("NCHW" if a.shape[0] in (1, 3) else "NHWC")).upper()
-    if layout == "NCHW":
-        a = np.transpose(a, (1, 2, 0))
-    return a if a.shape[2] in (1, 3) else None
-
-
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    a = np.clip(a + 0.5, 0, 255).astype(np.uint8)
-    return a[:, :, 0] if a.shape[2] == 1 else a
-
-
-def _min_max(x: Any, params: dict) -> np.ndarray | None:
-    """Any 1- or 3-channel image tensor scaled min..max to 0..255 (what an unknown input shows)."""
-    a = _hwc(x, params)
-    if a is None:
-        return None
-    lo, hi = float(a.min()), float(a.max())
-    return _to_uint8((a - lo) / (hi - lo if hi > lo else 1.0) * 255.0)
-
-
-def _unnormalise(x: Any, params: dict) -> np.ndarray | None:
-    """Undo `_normalise` and the colour order: ``pixel = (x · std + mean) / scale``."""
-    a = _hwc(x, params)
-    if a is None:
-        return None
-    if a.shape[2] == 3 and str(params.get("channel_order", "RGB")).upper() == "BGR":
-        a = a[..., ::-1]
-    scale = float(params.get("scale", 1.0 / 255.0))
-    return _to_uint8((a * np.asarray(params.get("std", 1.0), dtype=np.float64)
-                      + np.asarray(params.get("mean", 0.0), dtype=np.float64)) / scale)
-
-
-def _text_line_inverse(x: Any, params: dict) -> np.ndarray | None:
-    return _unnormalise(x, {**TEXT_LINE_DEFAULTS, **params})
-
-
 # --- the records ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -355,10 +311,10 @@ class Preprocessor:
 
 PREPROCESSORS: dict[str, Preprocessor] = {p.name: p for p in (
     Preprocessor("magika-bytes", magika_bytes, "files"),
-    Preprocessor("image", image, "images", _unnormalise),
-    Preprocessor("text-line-image", text_line_image, "images", _text_line_inverse),
+    Preprocessor("image", image, "images", unnormalise),
+    Preprocessor("text-line-image", text_line_image, "images", text_line_inverse),
     Preprocessor("arrays", arrays, "arrays"),
-    Preprocessor("styled-image", styled_image, "styled-photos", _unnormalise),
+    Preprocessor("styled-image", styled_image, "styled-photos", unnormalise),
     # generated recordings (speech.py): the whole recording (streamed models), one normalised window
     Preprocessor("audio", _speech.audio_input, "wav-files"),
     Preprocessor("audio-frame", _speech.audio_frame, "wav-files"),
@@ -380,7 +336,7 @@ def input_image(x: Any, preprocessing: dict) -> np.ndarray | None:
     """
     params = preprocessing.get("params") or {}
     record = PREPROCESSORS.get(preprocessing.get("adapter"))
-    inverse = record.inverse if record is not None and record.inverse is not None else _min_max
+    inverse = record.inverse if record is not None and record.inverse is not None else min_max
     return inverse(x, params)
 
 

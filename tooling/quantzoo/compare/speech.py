@@ -13,7 +13,7 @@ says which synthesiser produced it. Everything else is chosen from a seeded `ran
 - ``pitch-frames`` (pitch estimation): sine tones of known frequency, one analysis window each,
   labelled with the frequency in Hz; and windows cut from spoken sentences (unlabelled: compared
   with the float model only), keyed ``<utterance>#f<index>`` so the windows of one utterance form
-  one cluster for the intervals (`datasets.photo_of`).
+  one cluster for the intervals (`photos.photo_of`).
 
 Samples carry an `Audio` (float32 samples in [-1, 1] and their rate); the ``audio`` and
 ``audio-frame`` preprocessors resample to the rate a model needs (`resample`).
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantzooError
+from .samples import Sample, label_from_path, list_files, thin
 
 ESPEAK = "espeak-ng"
 ESPEAK_RATE = 22050  # espeak-ng's output rate
@@ -208,7 +209,6 @@ def espeak_speech(root: Path, params: dict, skipped: list) -> list:
     """``count`` recordings of ``duration`` seconds at espeak's rate, each two sentences with
     silences of ``silence`` = [min, max] seconds before, between and after (the speech is cut at
     the end of the recording where it does not fit), labelled with the speech extents."""
-    from .datasets import Sample, thin
 
     pool = _pool(root, params)
     rng = random.Random(int(params.get("seed", 0)))
@@ -243,7 +243,6 @@ def pitch_frames(root: Path, params: dict, skipped: list) -> list:
     ``min_hz``..``max_hz`` with a random amplitude and phase, labelled with the frequency; then
     ``utterances`` spoken sentences resampled to ``rate``, each cut into ``frames_per_utterance``
     windows spread evenly over its speech (unlabelled)."""
-    from .datasets import Sample, thin
 
     rng = random.Random(int(params.get("seed", 0)))
     rate, window = int(params.get("rate", 16000)), int(params.get("window", 1024))
@@ -273,7 +272,6 @@ def wav_files(root: Path, params: dict, skipped: list) -> list:
     ``params['labels']``; other files are skipped and counted (``quantzoo compare --data DIR``)."""
     import wave
 
-    from .datasets import Sample, label_from_path, list_files
 
     out = []
     for rel, path in list_files(root, params):
