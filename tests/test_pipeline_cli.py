@@ -31,6 +31,9 @@ def test_build_publishes_every_model_and_variant_and_a_rerun_does_no_work(tmp_pa
     assert _build(tmp_path, zoo, jobs="2") == 0
     err = capfd.readouterr().err
     assert "6 model × variant results: 0 reused from the cache, 6 quantized, 6 compared" in err
+    # where the build's time went, per model (costliest first), beside the per-stage totals
+    per_model = [line.strip().split(":")[0] for line in err.splitlines() if line.startswith("  tiny-") and " s (" in line]
+    assert sorted(per_model) == ["tiny-classifier", "tiny-mapper"] and "compare" in err.split("worker time by stage")[1]
     site = tmp_path / "site"
     index = json.loads((site / "index.json").read_text())
     assert [m["id"] for m in index["models"]] == ["tiny-classifier", "tiny-mapper"]

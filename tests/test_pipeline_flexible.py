@@ -78,8 +78,8 @@ def test_a_variant_that_does_not_run_at_a_promised_shape_fails_with_the_reason(t
 
     real = flexible.measure
 
-    def broken(path, float_path, custom_ops=None):
-        doc = real(path, float_path, custom_ops)
+    def broken(path, float_path, custom_ops=None, **kw):
+        doc = real(path, float_path, custom_ops, **kw)
         if path != float_path and "fp16" in open(str(path).replace(".onnx", ".json")).read():
             doc["verified"][1] |= {"runs": False, "error": "Invalid rank for input"}
         return doc
@@ -109,6 +109,30 @@ def test_measure_difference_and_batches(tmp_path):
     assert list(doc["throughput"]) == ["2"] and shape_failure(doc) is None
     assert difference([[1.0]], [[1.0, 2.0]]) == (None, None)
     assert batch_shapes({"x": parse_spec("x=1x64,8x64")}, {"x": [1, 64]}) == {1: {"x": [1, 64]}, 8: {"x": [8, 64]}}
+
+
+def test_the_float_outputs_are_kept_once_and_a_variant_is_checked_against_them(tmp_path):
+    from quantzoo.pipeline.flexible import float_outputs, save_outputs
+    from quantzoo.shapes import make_flexible
+    import onnx
+
+    zoo = make_zoo(tmp_path / "zoo")
+    flexible, _ = make_flexible(zoo / "files" / "tiny-classifier.onnx", ["x=1..4,64"])
+    path = tmp_path / "f.onnx"
+    onnx.save(flexible, path)
+    kept: dict = {}
+    measure(path, path, keep=kept)
+    assert sorted(kept) == ["1x64", "4x64"] and kept["4x64"][0].shape == (4, 10)
+    assert save_outputs(tmp_path / "o.npz", kept)
+    reference = float_outputs(tmp_path / "o.npz")
+    assert all(np.array_equal(a, b) for s in kept for a, b in zip(kept[s], reference[s]))
+    # the same file "as a variant": against the kept outputs it agrees exactly ...
+    same = measure(path, tmp_path / "missing.onnx", reference=reference)
+    assert [r["max_abs_diff"] for r in same["verified"]] == [0.0, 0.0]
+    # ... and against shifted ones it differs by the shift: the kept outputs are what it is checked against
+    shifted = {s: [a + 0.5 for a in arrays] for s, arrays in reference.items()}
+    assert [r["max_abs_diff"] for r in measure(path, tmp_path / "missing.onnx", reference=shifted)["verified"]] == [0.5, 0.5]
+    assert float_outputs(tmp_path / "none.npz") is None
 
 
 def test_a_wrong_shapes_entry_is_a_manifest_problem(tmp_path):

@@ -51,6 +51,9 @@ def cli_build(args) -> int:
     if result.stage_seconds:
         console.print("worker time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()),
                       highlight=False)
+    for model, stages in result.model_seconds.items():  # costliest first: where a build's time goes
+        console.print(f"  {model}: {sum(stages.values()):.1f} s (" + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+                      + ")", highlight=False)
     if not result.built:
         for f in result.failures:
             console.print(f"  {f.model} {f.variant or ''} ({f.stage}): {f.error}", highlight=False)

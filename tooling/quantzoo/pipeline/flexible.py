@@ -24,6 +24,7 @@ SEED = 0            # the random inputs at every shape
 BATCHES = (1, 8, 32)
 TIMED_RUNS = 3      # per batch size, after one warm-up run: at least this many runs ...
 MIN_SECONDS = 0.2   # ... and at least this long; the median run is what counts (a busy machine's spikes)
+MAX_KEPT_BYTES = 64 << 20  # the float model's outputs at the checked shapes are kept for the variants up to this
 # When what `measure` measures changes, bump keys.SHAPES_REVISION (cached checks are keyed by it).
 
 
@@ -141,9 +142,15 @@ def _throughput(sess, model, shapes: dict[str, list[int]], batch: int) -> float:
     return round(batch / max(float(np.median(times)), 1e-9), 1)
 
 
-def measure(path: Path, float_path: Path, custom_ops: dict | None = None) -> dict:
+def measure(path: Path, float_path: Path, custom_ops: dict | None = None,
+            reference: dict[str, list[np.ndarray]] | None = None,
+            keep: dict[str, list[np.ndarray]] | None = None) -> dict:
     """Run the model file `path` at every shape its promise is checked at (`shapes.check_shapes`)
-    on random inputs of a fixed seed, against `float_path` (itself: no comparison), and time it."""
+    on random inputs of a fixed seed, against `float_path` (itself: no comparison), and time it.
+
+    `reference` holds the float model's outputs on those inputs by shape text (`float_outputs`),
+    so each variant runs only itself; a shape missing from it runs the float model here. When
+    `path` is the float model, `keep` (a dict) receives its outputs by shape text."""
     import onnx
 
     from ..customops import run  # raises what a custom layer's class raised
@@ -158,16 +165,24 @@ def measure(path: Path, float_path: Path, custom_ops: dict | None = None) -> dic
     accepted = json.loads(next(p.value for p in model.metadata_props if p.key == METADATA_KEY))
     others = _others(model, specs)
     sess = _session(path, custom_ops)
-    ref_sess = None if Path(path) == Path(float_path) else _session(float_path, custom_ops)
+    is_float = Path(path) == Path(float_path)
+    ref_sess = None
     verified = []
     for checked in check_shapes(specs, ref):
-        row = {"shape": shape_text(checked), "runs": False, "max_abs_diff": None, "top1_agreement": None}
+        text = shape_text(checked)
+        row = {"shape": text, "runs": False, "max_abs_diff": None, "top1_agreement": None}
         x = feeds(model, {**others, **checked}, seed=SEED)
         try:
             got = run(sess, None, x)
             row["runs"] = True
-            if ref_sess is not None:
-                row["max_abs_diff"], row["top1_agreement"] = difference(run(ref_sess, None, x), got)
+            if is_float and keep is not None:
+                keep[text] = [np.asarray(a) for a in got]
+            if not is_float:
+                want = (reference or {}).get(text)
+                if want is None:
+                    ref_sess = ref_sess or _session(float_path, custom_ops)
+                    want = run(ref_sess, None, x)
+                row["max_abs_diff"], row["top1_agreement"] = difference(want, got)
         except Exception as e:  # noqa: BLE001 - onnxruntime's own message says why
             row["error"] = short_error(e)
         verified.append(row)
@@ -178,6 +193,40 @@ def measure(path: Path, float_path: Path, custom_ops: dict | None = None) -> dic
         except Exception:  # noqa: BLE001 - a shape that does not run is reported in `verified`
             continue
     return {"accepted": accepted, "verified": verified, "throughput": throughput}
+
+
+def save_outputs(path: Path, outputs: dict[str, list[np.ndarray]]) -> bool:
+    """Keep the float model's outputs at the checked shapes for the variants' checks (one .npz,
+    written atomically), unless they exceed MAX_KEPT_BYTES (then each variant runs the float
+    model itself); whether they were kept."""
+    if sum(a.nbytes for arrays in outputs.values() for a in arrays) > MAX_KEPT_BYTES:
+        return False
+    flat = {f"{i:03d}-{j:02d}": a for i, (_, arrays) in enumerate(sorted(outputs.items())) for j, a in enumerate(arrays)}
+    names = json.dumps(sorted(outputs))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, __shapes__=np.frombuffer(names.encode("utf-8"), np.uint8), **flat)
+    return True
+
+
+def float_outputs(path: Path) -> dict[str, list[np.ndarray]] | None:
+    """The float model's outputs `save_outputs` kept, by shape text, or None when there are none.
+
+    >>> import tempfile; p = Path(tempfile.mkdtemp()) / "o.npz"
+    >>> save_outputs(p, {"1x2": [np.ones((1, 2))], "4x2": [np.zeros((4, 2)), np.ones(3)]})
+    True
+    >>> {k: [a.shape for a in v] for k, v in float_outputs(p).items()}
+    {'1x2': [(1, 2)], '4x2': [(4, 2), (3,)]}
+    """
+    try:
+        with np.load(path) as z:
+            names = json.loads(bytes(z["__shapes__"]).decode("utf-8"))
+            out: dict[str, list[np.ndarray]] = {n: [] for n in names}
+            for key in sorted(k for k in z.files if k != "__shapes__"):
+                out[names[int(key[:3])]].append(z[key])
+            return out
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def shape_failure(result: dict | None) -> str | None:

@@ -41,6 +41,7 @@ class BuildResult:
     counts: Counts
     seconds: float
     stage_seconds: dict = field(default_factory=dict)  # worker seconds per stage (load, quantize, ...)
+    model_seconds: dict = field(default_factory=dict)  # {model: {stage: worker seconds}}, costliest model first
 
 
 def _message(e: Exception) -> str:
@@ -110,6 +111,7 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
     states = {m.id: ModelState(m) for m in models}
     counts = Counts()
     seconds: dict[str, float] = {}  # worker time per stage, summed over jobs
+    per_model: dict[str, dict[str, float]] = {}  # and per model
     with Progress(console) as progress:
         fetch_all(reg, models, cache, jobs, progress, states)
         planned = []
@@ -142,6 +144,7 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
                 progress.print(f"  {r.model} {r.variant}: {', '.join(_DONE[d] for d in r.did)}")
             for name, sec in r.seconds.items():
                 seconds[name] = seconds.get(name, 0.0) + sec
+                per_model.setdefault(r.model, {})[name] = per_model.get(r.model, {}).get(name, 0.0) + sec
             counts.quantized += "quantize" in r.did
             counts.compared += "compare" in r.did
             counts.previews += "preview" in r.did
@@ -162,4 +165,6 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
         else:
             built.append(bm)
     return BuildResult(built=built, failed_models=failed_models, failures=failures, counts=counts,
-                       seconds=time.perf_counter() - t0, stage_seconds={k: round(v, 1) for k, v in seconds.items()})
+                       seconds=time.perf_counter() - t0, stage_seconds={k: round(v, 1) for k, v in seconds.items()},
+                       model_seconds={m: {k: round(v, 1) for k, v in st.items()}
+                                      for m, st in sorted(per_model.items(), key=lambda kv: -sum(kv[1].values()))})

@@ -116,7 +116,7 @@ def _shapes(model, job: Job, cache: Cache, art_path: Path, artifact_sha256: str,
     (`shapeeval`; `evaluation()` gives the prepared data); whether anything was measured. A
     promised shape the artifact does not run at fails the job, after its measurement is stored
     (`collect` reads it back)."""
-    from .flexible import measure, shape_failure
+    from .flexible import float_outputs, measure, save_outputs, shape_failure
     from .shapeeval import add_evaluations
 
     art_key, float_key = shapes_keys(job, artifact_sha256)
@@ -127,13 +127,18 @@ def _shapes(model, job: Job, cache: Cache, art_path: Path, artifact_sha256: str,
         from ..compare.core import model_custom_ops
 
         ops = model_custom_ops(model, cache)
+    kept = float_out.with_suffix(".npz")  # the float's outputs at the checked shapes, for every variant
     with cache.lock(f"shapes-{float_key[:24]}"):  # every variant's job needs the float's: measure it once
         if not float_out.is_file():
-            write_json(float_out, measure(Path(job.float_path), Path(job.float_path), ops))
+            outputs: dict = {}
+            result = measure(Path(job.float_path), Path(job.float_path), ops, keep=outputs)
+            save_outputs(kept, outputs)
+            write_json(float_out, result)
     if not art_out.is_file():
         comparison = json.loads(comparison_path(cache, job.keys.comparison(artifact_sha256)).read_text(encoding="utf-8"))
-        write_json(art_out, add_evaluations(measure(art_path, Path(job.float_path), ops), model, reg, cache,
-                                            Path(job.float_path), art_path, evaluation, comparison))
+        checked = measure(art_path, Path(job.float_path), ops, reference=float_outputs(kept))
+        write_json(art_out, add_evaluations(checked, model, reg, cache, Path(job.float_path), art_path,
+                                            evaluation, comparison))
     why = shape_failure(json.loads(art_out.read_text(encoding="utf-8")))
     if why:
         raise QuantzooError(why)
