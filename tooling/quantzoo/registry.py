@@ -61,6 +61,7 @@ class Model:
     card: str | None = None
     custom_ops: dict = field(default_factory=dict)  # {"domain.OpType": {class, source}}: see customops
     shapes: list[str] = field(default_factory=list)  # promised input shapes, "NAME=SPEC" (quantzoo.shapes)
+    keep_float: list[str] = field(default_factory=list)  # tensor-name globs every variant leaves float
     path: Path | None = None
 
 

@@ -57,6 +57,7 @@ MODEL_SCHEMA = {
     "samples": ("strlist", False),
     "custom_ops": ("custom_ops", False),  # {domain.OpType: {class: module:Class, source}}, see customops
     "shapes": ("shapes", False),  # ["NAME=SPEC", ...] as `quantzoo shapes --input` takes them
+    "keep_float": ("strlist", False),  # tensor-name globs no variant compresses (quantize --exclude)
 }
 
 DATASET_SCHEMA = {

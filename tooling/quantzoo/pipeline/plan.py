@@ -38,6 +38,8 @@ class JobKeys:
         identity = evaluation_identity(model, dataset)
         samples = tuple(model.samples or ())
         spec = auto_spec(variant, model, identity) if getattr(variant, "auto", False) else variant.spec()
+        if getattr(model, "keep_float", None):  # part of what the artifact is (absent: keys unchanged)
+            spec = {**spec, "keep_float": list(model.keep_float)}
         return cls(float_sha256=float_sha256, identity=identity, samples=samples,
                    artifact=artifact_key(float_sha256, spec),
                    float_preview=preview_key(float_sha256, float_sha256, identity, samples=samples))

@@ -74,7 +74,7 @@ def _quantize(model, variant, job: Job, cache: Cache, reg=None, evaluation=None)
                                        granularity=variant.granularity, block_size=variant.block_size,
                                        group_size=variant.group_size, lut_function=variant.lut_function,
                                        source_sha256=job.float_sha256, jobs=1, data_name=artifact_data_name(job),
-                                       representation=variant.representation)
+                                       representation=variant.representation, exclude=tuple(model.keep_float))
             sha, size = sha256_file(tmp), tmp.stat().st_size
         meta = {"sha256": sha, "size": size, "model": model.id, "variant": variant.id, "spec": variant.spec(),
                 "source_sha256": job.float_sha256, "quantzoo": __version__,
