@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import QuantzooError
+from .threads import ort_options
 
 # Domains whose operators onnxruntime (or onnxruntime-extensions' own library) provides.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
@@ -363,9 +364,7 @@ def session_options(custom_ops: dict | None, model=None, options=None):
     >>> ort.InferenceSession(m.SerializeToString(), so).run(None, {"x": np.ones(2, np.float32)})[0].tolist()
     [3.0, 3.0]
     """
-    import onnxruntime as ort
-
-    so = options if options is not None else ort.SessionOptions()
+    so = options if options is not None else ort_options()
     classes = load_classes(custom_ops) if custom_ops else {}
     nodes = check(model, classes) if model is not None else []
     if nodes:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from .threads import openvino_config, ort_options
 
 REFERENCE = "onnxruntime"          # every other runtime's outputs are measured against this one's
 FLOAT_FAILS = "float model does not run either"
@@ -100,7 +101,7 @@ def _run_onnxruntime(model_path: str, feeds: list[dict], custom_ops: dict | None
 
     from .customops import run, session_options
 
-    so = session_options(custom_ops, model_path) if custom_ops else ort.SessionOptions()
+    so = session_options(custom_ops, model_path) if custom_ops else ort_options()
     so.log_severity_level = 3
     sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
     return [list(run(sess, None, feed)) for feed in feeds]
@@ -110,7 +111,7 @@ def _run_openvino(model_path: str, feeds: list[dict], custom_ops: dict | None = 
     import openvino as ov
 
     # f32 inference: on CPUs with bf16 units OpenVINO would otherwise compute in bf16 by default
-    compiled = ov.Core().compile_model(str(model_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = ov.Core().compile_model(str(model_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32", **openvino_config()})
     names = output_names(model_path)
     out = []
     for feed in feeds:

@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import QuantzooError, UsageError
 from .shapegraph import Blocked, declare, infer, label, retarget, scan, skeleton
+from .threads import ort_options
 
 METADATA_KEY = "quantzoo.shapes"
 MAX_CHECKS = 16  # shapes run in onnxruntime, bounds combined; more are thinned out evenly, ends kept
@@ -243,7 +244,7 @@ def _session(model, custom_ops: dict | None = None):
 
     from .customops import session_options
 
-    so = session_options(custom_ops, model) if custom_ops else ort.SessionOptions()
+    so = session_options(custom_ops, model) if custom_ops else ort_options()
     so.log_severity_level = 4  # the failure reaches the user in our own error
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])

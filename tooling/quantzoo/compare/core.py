@@ -38,6 +38,7 @@ from .stream import Stream, compared_outputs, fed_specs, first_step, run_batch, 
 from .sources import find_source, model_labels, need_registry
 from .summary import summarize
 from .tasks import output_kind
+from ..threads import ort_options
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -51,7 +52,7 @@ def _session(path: Path, custom_ops: dict | None = None):
 
     # with custom ops, their nodes are checked (each has a class) and registered first; without,
     # the model is read in Python only when onnxruntime fails on an unregistered op, to name it
-    so = session_options(custom_ops, path) if custom_ops else ort.SessionOptions()
+    so = session_options(custom_ops, path) if custom_ops else ort_options()
     so.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])

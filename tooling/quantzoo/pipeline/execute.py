@@ -8,9 +8,11 @@ executor may run them in other processes or on other machines (ARCHITECTURE.md,
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Protocol, Sequence
 
 from ..errors import UsageError
+from ..threads import worker_threads
 from .plan import Job, JobResult
 
 EXECUTORS = ("local", "ray")
@@ -21,11 +23,16 @@ class Executor(Protocol):
         """Run every job; call `on_result` once per job as its result arrives."""
 
 
-def _worker_init() -> None:
-    """Workers leave Ctrl-C to the main process, which stops them (a terminal sends SIGINT to all)."""
+def _worker_init(threads: int) -> None:
+    """Workers leave Ctrl-C to the main process, which stops them (a terminal sends SIGINT to all),
+    and run each model with their share of the cores (`quantzoo.threads`) unless the environment
+    already says how many."""
     import signal
 
+    from ..threads import ENV
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault(ENV, str(threads))
 
 
 class LocalExecutor:
@@ -55,7 +62,8 @@ class LocalExecutor:
 
         ctx = multiprocessing.get_context("spawn")  # workers import onnxruntime fresh; no forked threads
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx,
-                                   initializer=_worker_init)
+                                   initializer=_worker_init,
+                                   initargs=(worker_threads(self.workers),))
         try:
             futures = {pool.submit(worker.run_job, job): job for job in jobs}
             for fut in as_completed(futures):

@@ -19,6 +19,7 @@ from ..cache import Cache, atomic_path
 from ..errors import QuantzooError
 from .keys import flexible_key
 from .store import flexible_path
+from ..threads import ort_options
 
 SEED = 0            # the random inputs at every shape
 BATCHES = (1, 8, 32)
@@ -67,7 +68,7 @@ def _session(path: Path, custom_ops: dict | None):
 
     from ..customops import session_options
 
-    so = session_options(custom_ops, path) if custom_ops else ort.SessionOptions()
+    so = session_options(custom_ops, path) if custom_ops else ort_options()
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 

@@ -39,6 +39,7 @@ from .external import materialize, tensor_array
 from .modes import MODES, Layout, decode
 from .recipe import FLOAT, scheme_config, tensor_key
 from .weights import Selected
+from ..threads import ort_options
 
 # (6- and 8-bit tables per group of 8 channels are left out: a 64- or 256-entry table per 8
 # channels costs more than it saves on the catalog's models, and per-group k-means at those
@@ -205,7 +206,7 @@ class WeightSession:
             self.inputs[key] = _as_input(proto, s, names(f"qz_in_{s.tensor.name}"))
         if base_dir is not None:
             materialize(proto, base_dir)
-        so = session_options(evaluation.custom_ops, proto) if evaluation.custom_ops else ort.SessionOptions()
+        so = session_options(evaluation.custom_ops, proto) if evaluation.custom_ops else ort_options()
         so.log_severity_level = 3
         self.sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
         if output not in evaluation.output_names:
