@@ -1,12 +1,16 @@
-"""How many threads one model run may use, so parallel build workers do not fight over the cores.
+"""How many threads one model run may use in a build: one per session, so parallel workers do
+not fight over the cores and the published figures do not depend on the machine.
 
-A build runs W worker processes on C cores. An onnxruntime or OpenVINO session left at its
-defaults starts a pool of C threads that spin while they wait for work, so W × C threads share C
-cores and much of the CPU goes to spinning (measured on 2 cores, two processes running PP-OCRv4
-rec: 5.4 s each with default sessions, 2.9 s with one thread each). The local executor sets
-`ENV` to max(1, C // W) in its workers (`worker_threads`); every session quantzoo makes reads it
-here (`ort_options`, `openvino_config`). Unset, the runtimes keep their own defaults (one process
-alone on the machine: every core). See ARCHITECTURE.md, "The pipeline".
+A build runs W worker processes on C cores (W = C by default). An onnxruntime or OpenVINO session
+left at its defaults starts a pool of C threads that spin while they wait for work, so W × C
+threads share C cores and much of the CPU goes to spinning (measured on 2 cores, two processes
+running PP-OCRv4 rec: 5.4 s each with default sessions, 2.9 s with one thread each). And the
+thread count changes how some kernels split their sums: centerface's float outputs moved in the
+7th digit between 1 and 2 threads. So every build worker (`BUILD_THREADS`, set by the executors
+in `ENV` unless the environment already sets it) runs each session on one thread, whatever the
+machine and `--jobs`; every session quantzoo makes reads it here (`ort_options`,
+`openvino_config`). Outside a build (`quantzoo compare` at a prompt) it is unset and the runtimes
+use every core. See ARCHITECTURE.md, "The pipeline".
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 
 ENV = "QUANTZOO_THREADS"
+BUILD_THREADS = 1  # each build worker's sessions, unless ENV says otherwise
 
 
 def threads() -> int | None:
@@ -32,9 +37,9 @@ def threads() -> int | None:
     return n if n > 0 else None
 
 
-def worker_threads(workers: int) -> int:
-    """The threads each of `workers` processes gets: the cores this process may use, shared."""
-    return max(1, len(os.sched_getaffinity(0)) // max(1, workers))
+def build_threads() -> str:
+    """The thread count a build worker runs with: `ENV` when set, else `BUILD_THREADS`."""
+    return os.environ.get(ENV) or str(BUILD_THREADS)
 
 
 def ort_options():

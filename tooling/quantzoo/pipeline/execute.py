@@ -12,7 +12,7 @@ import os
 from typing import Callable, Protocol, Sequence
 
 from ..errors import UsageError
-from ..threads import worker_threads
+from ..threads import ENV, build_threads
 from .plan import Job, JobResult
 
 EXECUTORS = ("local", "ray")
@@ -23,16 +23,15 @@ class Executor(Protocol):
         """Run every job; call `on_result` once per job as its result arrives."""
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: str) -> None:
     """Workers leave Ctrl-C to the main process, which stops them (a terminal sends SIGINT to all),
-    and run each model with their share of the cores (`quantzoo.threads`) unless the environment
-    already says how many."""
+    and run each session on `threads` threads (`quantzoo.threads`)."""
     import signal
 
     from ..threads import ENV
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault(ENV, str(threads))
+    os.environ[ENV] = threads
 
 
 class LocalExecutor:
@@ -54,8 +53,16 @@ class LocalExecutor:
             return
         if self.workers == 1:
             worker.reset()  # this build's manifests, not an earlier in-process build's
-            for job in jobs:
-                on_result(worker.run_job(job))
+            before = os.environ.get(ENV)
+            os.environ[ENV] = build_threads()  # the same thread count as a worker process
+            try:
+                for job in jobs:
+                    on_result(worker.run_job(job))
+            finally:
+                if before is None:
+                    del os.environ[ENV]
+                else:
+                    os.environ[ENV] = before
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -63,7 +70,7 @@ class LocalExecutor:
         ctx = multiprocessing.get_context("spawn")  # workers import onnxruntime fresh; no forked threads
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx,
                                    initializer=_worker_init,
-                                   initargs=(worker_threads(self.workers),))
+                                   initargs=(build_threads(),))
         try:
             futures = {pool.submit(worker.run_job, job): job for job in jobs}
             for fut in as_completed(futures):
