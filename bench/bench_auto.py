@@ -8,7 +8,7 @@ the way the build finds it (`quantize.allocate.auto_quantize`: sensitivity and a
 the calibration split, the evaluation split as a pass/fail gate on whole artifacts) and
 compared the same way. Recorded: sizes, the threshold metric with its interval and n, whether
 each meets the threshold, the auto variant's saving against the best uniform one, and the
-worker seconds of both (the grid: quantize + compare of every uniform variant; auto: session,
+worker seconds and CPU-seconds (``time.process_time``: every thread of this process) of both (the grid: quantize + compare of every uniform variant; auto: session,
 encodes, sensitivity passes, search, gate and the final artifact). Runtime-matrix and shape
 checks cost the same per variant for both and are left out.
 
@@ -36,7 +36,7 @@ from quantzoo.fetch import fetch_source  # noqa: E402
 from quantzoo.pipeline.autovariant import meets_on  # noqa: E402
 from quantzoo.publish.data import meets  # noqa: E402
 from quantzoo.quantize import quantize_file  # noqa: E402
-from quantzoo.quantize.allocate import auto_quantize  # noqa: E402
+from quantzoo.quantize.allocate import auto_quantize, independent_n  # noqa: E402
 from quantzoo.quantize.variants import DEFAULT_VARIANTS, parse_variant  # noqa: E402
 from quantzoo.registry import load_registry  # noqa: E402
 
@@ -74,23 +74,25 @@ def bench_model(reg, cache: Cache, mid: str, work: Path) -> dict:
             continue
         v = parse_variant(vid)
         out = work / f"{mid}-{vid}.onnx"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rep = quantize_file(src, out, mode=v.mode, nbits=v.nbits, granularity=v.granularity,
                             group_size=v.group_size, jobs=1)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         c = ev.compare(out)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         grid.append({"variant": vid, "bytes": rep.artifact_bytes, **_summary(c, thr), "default_grid": vid in DEFAULT_VARIANTS,
-                     "quantize_s": round(t1 - t0, 3), "compare_s": round(t2 - t1, 3)})
+                     "quantize_s": round(t1 - t0, 3), "compare_s": round(t2 - t1, 3),
+                     "quantize_cpu_s": round(c1 - c0, 3), "compare_cpu_s": round(c2 - c1, 3)})
         print(mid, grid[-1], flush=True)
         GRID_SEEN.setdefault(mid, []).append(grid[-1])
         _save_grid()
-    t0 = time.perf_counter()
-    rep, recipe, table = auto_quantize(src, work / f"{mid}-auto.onnx", cal, thr, ev.n,
-                                       gate=lambda p: meets_on(ev, p, thr))
-    auto_s = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    rep, recipe, table = auto_quantize(src, work / f"{mid}-auto.onnx", cal, thr, independent_n(ev),
+                                       gate=lambda p: meets_on(ev, p, thr), gate_samples=ev.n)
+    auto_s, auto_cpu = time.perf_counter() - t0, time.process_time() - c0
     c = ev.compare(work / f"{mid}-auto.onnx")
     auto = {"bytes": rep.artifact_bytes, **_summary(c, thr), "worker_s": round(auto_s, 3),
+            "worker_cpu_s": round(auto_cpu, 3),
             "schemes": _count(recipe.schemes), "tensors": len(recipe.schemes),
             "measured": {k: v for k, v in recipe.measured.items() if k != "attempts"},
             "attempts": len(recipe.measured.get("attempts", []))}
@@ -98,12 +100,17 @@ def bench_model(reg, cache: Cache, mid: str, work: Path) -> dict:
     best = min((g for g in uniform if g["meets"]), key=lambda g: g["bytes"], default=None)
     best_any = min((g for g in grid if g["meets"]), key=lambda g: g["bytes"], default=None)
     grid_s = sum(g["quantize_s"] + g["compare_s"] for g in uniform)
+    # CPU-seconds of the process (every thread): less sensitive to other jobs than wall seconds
+    grid_cpu = sum(g.get("quantize_cpu_s", 0) + g.get("compare_cpu_s", 0) for g in uniform) \
+        if all("quantize_cpu_s" in g for g in uniform) else None
     return {"model": mid, "threshold": thr, "float_bytes": src.stat().st_size, "n_evaluation": ev.n,
-            "n_calibration": cal.n, "grid": grid, "auto": auto,
+            "n_evaluation_independent": independent_n(ev), "n_calibration": cal.n, "grid": grid, "auto": auto,
             "best_uniform": best and best["variant"], "best_uniform_bytes": best and best["bytes"],
             "best_with_grouped": best_any and best_any["variant"],
             "auto_saving": round(1 - auto["bytes"] / best["bytes"], 4) if best and auto["meets"] else None,
             "grid_worker_s": round(grid_s, 3), "auto_over_grid_cost": round(auto_s / grid_s, 3) if grid_s else None,
+            "grid_cpu_s": grid_cpu and round(grid_cpu, 3),
+            "auto_over_grid_cpu": round(auto_cpu / grid_cpu, 3) if grid_cpu else None,
             # load-independent: model runs in samples (the grid compares every variant on the evaluation split)
             "grid_sample_inferences": len(uniform) * ev.n,
             "auto_sample_inferences": recipe.measured.get("sample_inferences")}

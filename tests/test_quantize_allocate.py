@@ -14,7 +14,7 @@ from quantzoo.compare import prepare
 from quantzoo.compare.split import select as split_select
 from quantzoo.errors import QuantzooError
 from quantzoo.quantize import quantize_file
-from quantzoo.quantize.allocate import auto_quantize, choose, options, requirement
+from quantzoo.quantize.allocate import auto_quantize, choose, independent_n, options, requirement
 from quantzoo.quantize.recipe import read_recipe, write_recipe
 from quantzoo.quantize.sensitivity import Cell, SensitivityTable, TensorSensitivity
 
@@ -72,6 +72,21 @@ def test_the_requirement_follows_the_conservative_rule_on_the_evaluation_size():
     assert 0.95 < what["calibration_mean_at_least"] < 0.97
     ok, what = requirement({"output": "y", "metric": "snr_db", "min": 30}, None)
     assert ok([(100.0, 0.01, 1, 1)] * 5) and not ok([(100.0, 1.0, 1, 1)] * 5)
+
+
+def test_the_requirement_counts_the_evaluation_splits_photos_not_its_views():
+    # 203 windows from 104 independent items (crepe-tiny's evaluation split): the published
+    # Wilson interval has n = 104, where 0.95 is met only when every item agrees
+    ev = SimpleNamespace(n=203, clusters=[f"c{i % 104}" for i in range(203)])
+    assert independent_n(ev) == 104 and independent_n(SimpleNamespace(n=203, clusters=None)) == 203
+    thr = {"output": "y", "metric": "top1_agreement", "min": 0.95}
+    assert requirement(thr, independent_n(ev))[1]["calibration_mean_at_least"] == 1.0
+    assert requirement(thr, ev.n)[1]["calibration_mean_at_least"] < 0.99
+    # a mean metric's calibration interval resamples whole clusters: wider, so stricter
+    ok_views, _ = requirement({"output": "y", "metric": "cosine", "min": 0.89}, None)
+    ok_photos, _ = requirement({"output": "y", "metric": "cosine", "min": 0.89}, None, clusters=["a"] * 10 + ["b"] * 10)
+    values = [1.0] * 10 + [0.85] * 10
+    assert ok_views(values) and not ok_photos(values)
 
 
 def test_a_much_more_sensitive_tensor_gets_more_bits_and_the_target_is_met(tmp_path):

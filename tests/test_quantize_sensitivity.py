@@ -1,4 +1,4 @@
-"""sensitivity: one tensor compressed alone, measured through a session whose weights are inputs."""
+"""sensitivity: one tensor compressed alone, measured through a session made with that weight substituted."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_the_table_is_deterministic_and_round_trips(tmp_path):
     onnx.checker.check_model(make_model())
 
 
-def test_weights_in_constant_nodes_and_if_branches_become_inputs_too(tmp_path):
+def test_weights_in_constant_nodes_and_if_branches_are_substituted_too(tmp_path):
     import quantize_models as qm
 
     model = qm.make_model()
@@ -88,11 +88,13 @@ def test_weights_in_constant_nodes_and_if_branches_become_inputs_too(tmp_path):
     proto = qm.make_model()
     chosen, _ = select(proto)
     ws = WeightSession(proto, chosen, None, ev, "y", "snr_db")
-    assert len(ws.inputs) == 5 and {"conv.w", "gemm.w", "matmul.w"} < set(ws.inputs)
-    # the float weights fed as inputs give the original model's outputs
+    assert len(ws.floats) == 5 and {"conv.w", "gemm.w", "matmul.w"} < set(ws.floats)
+    # no substitution gives the original model's outputs
     error, _ = ws.run({})
     assert error <= 1e-8 * ws.signal
     # a branch weight changes only the samples that take that branch
-    key = next(k for k in ws.inputs if k.endswith("then.w"))
+    key = next(k for k in ws.floats if k.endswith("then.w"))
     error, _ = ws.run({key: ws.floats[key] * 0})
     assert error > 0
+    # and the float weights are back afterwards: a session made anew gives the float outputs
+    assert ws.run({"conv.w": ws.floats["conv.w"]})[0] <= 1e-8 * ws.signal

@@ -9,8 +9,9 @@ from pathlib import Path
 from ..errors import QuantzooError
 
 # Bump when the auto search (sensitivity, allocation, the calibration rule) changes its choices:
-# auto artifacts are keyed by it (keys.auto_spec).
-AUTO_REVISION = 1
+# auto artifacts are keyed by it (keys.auto_spec). 2: the calibration rule counts the evaluation
+# split's independent items (clusters), as the published interval does.
+AUTO_REVISION = 2
 
 
 def threshold_of(model, variant) -> dict:
@@ -42,7 +43,7 @@ def quantize_auto(model, variant, job, cache, tmp: Path, reg, evaluation, data_n
     prepared evaluation split: its size (the conservative rule needs it) and the last gate
     (`meets_on`), which passes or fails whole artifacts and never picks a tensor's scheme."""
     from ..compare import prepare
-    from ..quantize.allocate import auto_quantize
+    from ..quantize.allocate import auto_quantize, independent_n
 
     dataset = reg.datasets.get(model.dataset)
     if dataset is None or not getattr(dataset, "calibration", None):
@@ -52,7 +53,9 @@ def quantize_auto(model, variant, job, cache, tmp: Path, reg, evaluation, data_n
     if cal.n == 0:
         raise QuantzooError(f"{model.id}: the calibration split of {model.dataset!r} is empty")
     thr = threshold_of(model, variant)
-    report, recipe, table = auto_quantize(Path(job.float_path), tmp, cal, thr, evaluation().n,
+    report, recipe, table = auto_quantize(Path(job.float_path), tmp, cal, thr, independent_n(evaluation()),
                                           representation=variant.representation, source_sha256=job.float_sha256,
-                                          data_name=data_name, gate=lambda p: meets_on(evaluation(), p, thr))
+                                          selector={"exclude": list(getattr(model, "keep_float", None) or [])},
+                                          data_name=data_name, gate=lambda p: meets_on(evaluation(), p, thr),
+                                          gate_samples=evaluation().n)
     return report, {"recipe": recipe.to_dict(), "sensitivity": table.to_dict()}

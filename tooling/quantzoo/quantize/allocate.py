@@ -31,14 +31,20 @@ from .sensitivity import (DEFAULT_SAMPLES, DEFAULT_SCHEMES, Cell, SensitivityTab
 
 BUCKETS = 40_000     # byte resolution of the knapsack: the float size / BUCKETS
 SNR_RANGE = (0.0, 90.0)
-SEARCH_STEPS = 7     # bisection steps on the required SNR (90 dB / 2^7 ≈ 0.7 dB)
-REFINE_ROUNDS = 3    # measure-the-picks rounds per allocation
+# The bisection's first bracket is [0, FIRST_SNR_DB] (the catalog's thresholds needed 8-42 dB of
+# SNR); only when FIRST_SNR_DB fails does it move to [FIRST_SNR_DB, 90]. It stops after
+# SEARCH_STEPS halvings (48 dB / 2^6 = 0.75 dB), or sooner when the least-bytes choice at the
+# failing end is within STOP_BYTES of the passing one's bytes (nothing left to win).
+FIRST_SNR_DB = 48.0
+SEARCH_STEPS = 6
+STOP_BYTES = 0.01
+REFINE_ROUNDS = 5    # measure-the-picks rounds per allocation
 # Predicted cells an allocation picks are measured, largest predicted error first, until the
 # unmeasured ones account for less than this share of the error budget (the allocation is then
 # run for real anyway: a prediction can cost bytes, never a wrong pass).
-UNMEASURED_SHARE = 0.25
-TIGHTEN_DB = 3.0     # a gate miss: search again requiring this much more SNR than the last choice
-GATE_ROUNDS = 4
+UNMEASURED_SHARE = 0.1
+TIGHTEN_DB = 1.0     # a gate miss: search again requiring this much more SNR than the last choice
+GATE_ROUNDS = 8
 UNIFORM_MARGIN_DB = 6.0
 # Auto considers smaller tensors than the uniform variants' 2048: each is kept in float unless
 # compressing it saves more than its decode costs (sensitivity.DECODE_OVERHEAD is in the bytes).
@@ -94,17 +100,33 @@ def choose(opts: list[list[Cell]], budget: float, resolution: int | None = None)
     return out[::-1]
 
 
-def requirement(threshold: dict, n_eval: int | None) -> tuple[Callable[[list], bool], dict]:
+def independent_n(prepared) -> int:
+    """The n of the published interval on a prepared split: its samples, or its clusters (photos,
+    spoken sentences) when samples are views of one item (ARCHITECTURE.md, "Uncertainty and
+    splits"): the Wilson interval of a proportion counts clusters.
+
+    >>> from types import SimpleNamespace as N
+    >>> independent_n(N(n=6, clusters=["a", "a", "b", "b", "c", "c"])), independent_n(N(n=6, clusters=None))
+    (3, 6)
+    """
+    clusters = getattr(prepared, "clusters", None)
+    return len(set(clusters)) if clusters else prepared.n
+
+
+def requirement(threshold: dict, n_eval: int | None, clusters=None) -> tuple[Callable[[list], bool], dict]:
     """(does a list of per-sample calibration values pass, what it requires).
 
     A proportion (agreement) with a ``min``: the published rule takes the Wilson interval's lower
-    end on the evaluation split's `n_eval` samples, so the calibration mean must reach the least
-    proportion whose lower end meets the threshold there (1.0 when none does). Another metric: the
-    calibration interval's conservative end must meet it.
+    end on the evaluation split's `n_eval` independent items (`independent_n`), so the
+    calibration mean must reach the least proportion whose lower end meets the threshold there
+    (1.0 when none does). Another metric: the calibration interval's conservative end (over the
+    calibration samples' `clusters`, when given) must meet it.
 
     >>> ok, what = requirement({"metric": "top1_agreement", "min": 0.98}, 400)
     >>> what["calibration_mean_at_least"], ok([1.0] * 99 + [0.0]), ok([1.0] * 100)
     (0.995, False, True)
+    >>> requirement({"metric": "top1_agreement", "min": 0.95}, 104)[1]["calibration_mean_at_least"]
+    1.0
     """
     from ..compare.intervals import wilson
     from ..compare.metrics import metric
@@ -124,7 +146,8 @@ def requirement(threshold: dict, n_eval: int | None) -> tuple[Callable[[list], b
                 {"metric": name, "calibration_mean_at_most": round(need, 6), "n_eval": n_eval})
 
     def ok(values: list) -> bool:
-        ci = summarize(name, values)["ci95"]
+        groups = clusters if clusters is not None and len(clusters) == len(values) else None
+        ci = summarize(name, values, groups)["ci95"]
         return ci is not None and (ci[0] >= bound if is_min else ci[1] <= bound)
 
     return ok, {"metric": name, "calibration_ci95_" + ("lower_at_least" if is_min else "upper_at_most"): bound}
@@ -212,8 +235,11 @@ def search(ws: WeightSession, table: SensitivityTable, decoded: dict, accept: Ca
     attempts: list[Attempt] = []
     tried = {} if tried is None else tried  # signature -> [bytes, passed, schemes, highest required SNR]
 
+    def budget_of(snr: float) -> float:
+        return table.signal_energy * 10 ** (-snr / 10)
+
     def attempt(snr: float) -> bool:
-        budget = table.signal_energy * 10 ** (-snr / 10)
+        budget = budget_of(snr)
         for _ in range(REFINE_ROUNDS):  # the picks' own cells measured, not predicted
             opts = options(table)
             idx = choose(opts, budget)
@@ -235,17 +261,32 @@ def search(ws: WeightSession, table: SensitivityTable, decoded: dict, accept: Ca
         tried[sig][3] = max(tried[sig][3], snr)
         return tried[sig][1]
 
-    lo, hi = max(floor, SNR_RANGE[0]), SNR_RANGE[1]
+    def close(lo: float, hi: float) -> bool:  # the choices at both ends differ by < STOP_BYTES
+        opts = options(table)
+        a, b = choose(opts, budget_of(lo)), choose(opts, budget_of(hi))
+        if a is None or b is None:
+            return False
+        at = lambda idx: sum(o[k].bytes for o, k in zip(opts, idx))  # noqa: E731
+        return at(b) - at(a) < STOP_BYTES * at(b)
+
+    lo, hi = max(floor, SNR_RANGE[0]), max(floor, FIRST_SNR_DB)
     if lo > SNR_RANGE[0] and attempt(lo):  # after a gate miss: the tightened SNR usually passes at once
         pass
-    elif attempt(hi):
-        for _ in range(steps):
-            mid = (lo + hi) / 2
-            if attempt(mid):
-                hi = mid
-            else:
-                lo = mid
-        attempt(lo)
+    else:
+        ok = attempt(hi)
+        if not ok and hi < SNR_RANGE[1]:
+            lo, hi = hi, SNR_RANGE[1]
+            ok = attempt(hi)
+        if ok:
+            for _ in range(steps):
+                if close(lo, hi):
+                    break
+                mid = (lo + hi) / 2
+                if attempt(mid):
+                    hi = mid
+                else:
+                    lo = mid
+            attempt(lo)
     _try_uniform(ws, table, decoded, accept, tried, floor, attempts)
     passing = [v for v in tried.values() if v[1] and v[3] >= floor]
     required = floor
@@ -260,10 +301,11 @@ def search(ws: WeightSession, table: SensitivityTable, decoded: dict, accept: Ca
 def auto_quantize(src, dst, evaluation, threshold: dict, n_eval: int | None, *, schemes=DEFAULT_SCHEMES,
                   samples: int = DEFAULT_SAMPLES, selector: dict | None = None, representation: str = "auto",
                   source_sha256: str | None = None, data_name: str | None = None, progress=None,
-                  gate: Callable | None = None):
+                  gate: Callable | None = None, gate_samples: int | None = None):
     """Find a recipe for `threshold` on the calibration `evaluation` (`compare.prepare(...,
     part="calibration")`) and write its artifact to `dst`: (the quantize report, the recipe, the
-    sensitivity table). `n_eval`: the evaluation split's size, which the conservative rule needs.
+    sensitivity table). `n_eval`: the evaluation split's independent items (`independent_n`: the
+    n of the conservative rule's interval); `gate_samples`: the samples one gate runs (cost only).
     `gate(path) -> bool`: a last check of the written artifact (the pipeline: the threshold by the
     published rule on the evaluation split); on a miss the search is repeated requiring
     `TIGHTEN_DB` more SNR than the choice that missed, at most `GATE_ROUNDS` times. The
@@ -287,7 +329,7 @@ def auto_quantize(src, dst, evaluation, threshold: dict, n_eval: int | None, *, 
     ws = WeightSession(proto, chosen, base_dir, evaluation, threshold["output"], threshold["metric"], samples)
     t_session = time.perf_counter() - t0
     table, decoded = measure(ws, schemes, progress=progress)
-    accept, what = requirement(threshold, n_eval)
+    accept, what = requirement(threshold, n_eval, getattr(evaluation, "clusters", None))
     tried: dict = {}
     found = search(ws, table, decoded, accept, tried=tried)
     target = {k: threshold[k] for k in ("output", "metric", "min", "max") if threshold.get(k) is not None}
@@ -314,7 +356,7 @@ def auto_quantize(src, dst, evaluation, threshold: dict, n_eval: int | None, *, 
                 "seconds": {"session_s": round(t_session, 3), **table.seconds, "search_s": round(seconds, 3)},
                 "passes": table.runs, "required_snr_db": round(found.required_snr_db, 3),
                 # model runs in samples (load-independent cost): the passes, plus the gate's
-                "sample_inferences": int(round(ws.runs * ws.samples)) + len(gates) * (n_eval or 0)}
+                "sample_inferences": int(round(ws.runs * ws.samples)) + len(gates) * (gate_samples or n_eval or 0)}
     if gates:
         measured["gate"] = gates
     recipe.measured = measured

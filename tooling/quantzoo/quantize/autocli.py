@@ -29,7 +29,7 @@ def cli_auto(args) -> int:
     from ..cache import Cache
     from ..units import human_size
     from ..compare import prepare
-    from .allocate import auto_quantize
+    from .allocate import auto_quantize, independent_n
     from .recipe import write_recipe
 
     if bool(args.model) == bool(args.calibration):
@@ -49,7 +49,7 @@ def cli_auto(args) -> int:
         threshold = dict(model.threshold)
         cal = prepare(Path(args.input), None, model=model, registry=reg, cache=cache, part="calibration")
         ev = prepare(Path(args.input), None, model=model, registry=reg, cache=cache)
-        n_eval = ev.n
+        n_eval = independent_n(ev)
     else:
         cal = prepare(Path(args.input), args.calibration, cache=cache)
         if args.target is None:
@@ -65,7 +65,8 @@ def cli_auto(args) -> int:
 
         gate = lambda p: meets_on(ev, p, threshold)  # noqa: E731
     report, recipe, table = auto_quantize(args.input, args.output, cal, threshold, n_eval, selector=selector,
-                                          representation=args.representation or "auto", gate=gate)
+                                          representation=args.representation or "auto", gate=gate,
+                                          gate_samples=ev.n if ev is not None else None)
     out = Path(args.recipe_out or str(Path(args.output).with_suffix("")) + ".recipe.json")
     write_recipe(out, recipe)
     print(report.summary())
@@ -75,7 +76,7 @@ def cli_auto(args) -> int:
           f"{'met' if m['passed_on_calibration'] else 'NOT met (most accurate schemes written)'}; "
           f"{m['passes']} passes, {m['seconds']}")
     for g in m.get("gate", []):
-        print(f"evaluation split ({n_eval} samples, the published rule): {human_size(g['bytes'])} "
+        print(f"evaluation split ({ev.n} samples, {n_eval} independent, the published rule): {human_size(g['bytes'])} "
               f"{'meets' if g['passed'] else 'misses'} the threshold")
     print(f"wrote {args.output} and its recipe {out}")
     return 0

@@ -4,22 +4,23 @@
 For every selected weight tensor and every candidate scheme (`DEFAULT_SCHEMES`: fp16, linear
 8/6/4 per channel, k-means tables 8/6/5/4/3/2/1 per tensor and 4/3/2/1 per group of 8 output
 channels), the tensor is encoded and decoded in numpy (`modes.decode` is bit-identical to the
-artifact's in-graph decode, so no artifact is written) and substituted into one onnxruntime
-session of the model in which every selected weight is a graph input (`WeightSession`). The
-session is created once; a measurement is one pass over the first `samples` calibration samples
-with one weight replaced. Recorded per cell: the bytes it adds to the artifact (codes,
-parameters and the decode's own nodes: `decode_overhead`), the weight's relative error, the
-output error energy Σ(y − y_float)² of the primary output (the threshold's output) pooled over
-the samples, its SNR in dB and the threshold metric's mean. The float reference is the same
-session fed the float weights, so the error is the compression's alone.
+artifact's in-graph decode, so no artifact is written) and written into the model's own weight
+tensor, which a session made for that substitution runs (`WeightSession`; the weights stay
+constants, which onnxruntime folds and pre-packs). A measurement is one pass over the first
+`samples` calibration samples with one weight replaced. Recorded per cell: the bytes it adds to
+the artifact (codes, parameters and the decode's own nodes: `decode_overhead`), the weight's
+relative error, the output error energy Σ(y − y_float)² of the primary output (the threshold's
+output) pooled over the samples, its SNR in dB and the threshold metric's mean. The float
+reference is the same model run the same way, so the error is the compression's alone.
 
 Measured where it matters (`measure`): each tensor's probe scheme is run, the other cells are
 predicted from the weight error (output error energy = gain × weight error², the gain fitted on
 the tensor's measured cells), and `refine` measures a predicted cell when an allocation picks it.
 
-Cost: one session and one float pass over the calibration split, tensors × schemes encodes
+Cost: one float pass over the calibration split, tensors × schemes encodes
 (k-means at 6-8 bits dominates), tensors probe passes and at most tensors refine passes per
-allocation, each over `samples` samples (one float inference of that many samples). Only
+allocation, each over `samples` samples (one float inference of that many samples) in a session
+made for it (serialising the model and creating the session: 0.03-0.3 s on the catalog). Only
 calibration samples are ever read (`compare.split`).
 """
 
@@ -34,7 +35,7 @@ import onnx
 from onnx import helper
 
 from ..errors import QuantzooError
-from .artifact import _Names, stored_planes
+from .artifact import stored_planes
 from .external import materialize, tensor_array
 from .modes import MODES, Layout, decode
 from .recipe import FLOAT, scheme_config, tensor_key
@@ -186,29 +187,24 @@ def encode_scheme(array: np.ndarray, s: Selected, scheme: str) -> tuple[np.ndarr
 
 
 class WeightSession:
-    """One onnxruntime session of the model in which every selected weight is a graph input, and
-    the evaluation data to run it on: `run(overrides)` gives the primary output's error against
-    the float weights and its threshold metric, for any substitution of weights."""
+    """The model and the evaluation data to run it on: `run(overrides)` gives the primary
+    output's error against the float weights and its threshold metric, for any substitution of
+    weights. A substitution is written into the model's own weight tensors (an initializer, a
+    `Constant` node's value, in a subgraph or not) and run in a session made for it: onnxruntime
+    folds and pre-packs constant weights, and a session fed its weights as graph inputs ran the
+    same passes 1.0-3.5 times slower (measured on the catalog; ARCHITECTURE.md, "Automatic mixed
+    precision"). The float weights are restored after every run."""
 
     def __init__(self, proto: onnx.ModelProto, chosen: list[Selected], base_dir, evaluation, output: str,
                  metric: str, samples: int | None = None):
-        import onnxruntime as ort
-
-        from ..customops import session_options
-
-        self.chosen = chosen
-        self.floats = {tensor_key(s.tensor.name, s.tensor.scope): tensor_array(s.tensor.proto, base_dir)
-                       for s in chosen}
-        names = _Names(proto)
-        self.inputs: dict[str, str] = {}
-        for s in chosen:
-            key = tensor_key(s.tensor.name, s.tensor.scope)
-            self.inputs[key] = _as_input(proto, s, names(f"qz_in_{s.tensor.name}"))
         if base_dir is not None:
             materialize(proto, base_dir)
-        so = session_options(evaluation.custom_ops, proto) if evaluation.custom_ops else ort_options()
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        self.chosen, self.proto = chosen, proto
+        # each weight's TensorProto inside `proto` (overwritten for a run) and a float copy of it
+        self.tensors = {tensor_key(s.tensor.name, s.tensor.scope): s.tensor.proto for s in chosen}
+        self.float_protos = {k: _copy(t) for k, t in self.tensors.items()}
+        self.floats = {k: tensor_array(t, None) for k, t in self.float_protos.items()}
+        self.custom_ops = evaluation.custom_ops
         if output not in evaluation.output_names:
             raise QuantzooError(f"threshold output {output!r} is not an output of the model "
                                 f"({', '.join(evaluation.output_names)})")
@@ -229,18 +225,37 @@ class WeightSession:
             self.probe_batches += 1
         self.samples, self.calibration_samples = n, sum(len(r) for r in self.reference)
         self.runs = 0  # passes over the probe samples (a full check counts its share)
-        self.own = self._outputs({}, len(self.batches))  # the float weights through this very session
+        self._float_session = self._session()
+        self.own = self._outputs({}, len(self.batches))  # the float weights through this very path
         self.signals = [self._components(o, o)[0] for o in self.own]
         self.signal = float(sum(self.signals[:self.probe_batches]))
+
+    def _session(self):
+        import onnxruntime as ort
+
+        from ..customops import session_options
+
+        so = session_options(self.custom_ops, self.proto) if self.custom_ops else ort_options()
+        so.log_severity_level = 3
+        return ort.InferenceSession(self.proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
     def _outputs(self, overrides: dict[str, np.ndarray], batches: int) -> list:
         from ..compare.kinds import KINDS
         from ..customops import run as run_session
 
-        feed_w = {self.inputs[k]: overrides.get(k, w) for k, w in self.floats.items()}
+        if overrides:
+            try:
+                for k, w in overrides.items():
+                    self.tensors[k].CopyFrom(_with_data(self.float_protos[k], w))
+                sess = self._session()
+            finally:
+                for k in overrides:
+                    self.tensors[k].CopyFrom(self.float_protos[k])
+        else:
+            sess = self._float_session
         outs = []
         for b, r in zip(self.batches[:batches], self.reference[:batches]):
-            ys = run_session(self.sess, self.names, {**self.feed(b), **feed_w})  # every output: decoders read them all
+            ys = run_session(sess, self.names, self.feed(b))  # every output: decoders read them all
             outs.append(KINDS[self.kind].reduce(np.asarray(ys[self.j]), {**self.ctx, "outputs": ys, "reference": r}))
         self.runs += batches / max(1, self.probe_batches)
         return outs
@@ -265,22 +280,20 @@ class WeightSession:
         return float(error), values
 
 
-def _as_input(proto: onnx.ModelProto, s: Selected, name: str) -> str:
-    """Make weight `s` an Identity of a new main-graph input `name` (subgraphs read it from the
-    outer scope); returns `name`."""
-    t = s.tensor
-    g = t.graph
-    node = helper.make_node("Identity", [name], [t.name], name=f"{name}:identity")
-    if t.constant_node is not None:
-        idx = next(i for i, n in enumerate(g.node) if n.op_type == "Constant" and list(n.output) == [t.name])
-        del g.node[idx]
-        g.node.insert(idx, node)
-    else:
-        idx = next(i for i, x in enumerate(g.initializer) if x.name == t.name)
-        del g.initializer[idx]
-        g.node.insert(0, node)
-    proto.graph.input.append(helper.make_tensor_value_info(name, t.dtype, list(t.shape)))
-    return name
+def _copy(t: onnx.TensorProto) -> onnx.TensorProto:
+    out = onnx.TensorProto()
+    out.CopyFrom(t)
+    return out
+
+
+def _with_data(float_proto: onnx.TensorProto, w: np.ndarray) -> onnx.TensorProto:
+    """`float_proto` (name, type, shape) holding the values `w` instead."""
+    from onnx import numpy_helper
+
+    dtype = helper.tensor_dtype_to_np_dtype(float_proto.data_type)
+    t = numpy_helper.from_array(np.ascontiguousarray(w, dtype=dtype).reshape(tuple(float_proto.dims)),
+                                float_proto.name)
+    return t
 
 
 def mean(values: list) -> float | None:
