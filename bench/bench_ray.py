@@ -10,7 +10,11 @@ bracket the Ray runs in time (the CPU may be shared). Ray's time includes starti
 its local instance. Every job's worker seconds per stage are kept with its model's size: they
 drive bench/simulate.py. The machine's load average is recorded before and after.
 
-    python bench/bench_ray.py [--models ID ...] [--variants N] [--cache DIR] [--jobs N]
+    python bench/bench_ray.py [--models ID ...] [--variants N] [--cache DIR] [--jobs N] [--runs NAME ...]
+
+Each run's Ray workers get a fresh scratch folder ($QUANTZOO_RAY_SCRATCH), so the node's shared
+float outputs start empty like the cache. `--runs ray` (say) measures only those runs and keeps
+the full run's figures (a `partial` block and a `history` entry).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from _common import write_result  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ["ppocr-mobile-v2-cls", "magika-standard-v3"]
 TARGET_RATIO = 1.1
+RUNS = ("local", "ray", "ray-shared-cache", "local-again")  # the order: the local runs bracket the Ray runs
 # the catalog measured cold in bench/results/site.json (its worker seconds calibrate bench/simulate.py)
 CATALOG = ["efficientnet-lite0", "magika-standard-v3", "ppocr-mobile-v2-cls", "ppocr-v4-det", "ppocr-v4-rec",
            "stn-digits"]
@@ -143,6 +148,7 @@ def snapshot_zoo(ids: list[str], variants: int, dest: Path) -> Path:
 
 def one_run(name: str, executor, zoo: Path, ids: list[str], warm: Path, tmp: Path, jobs: int) -> dict:
     from quantzoo.cache import Cache
+    from quantzoo.pipeline.jobfiles import SCRATCH_DIR
     from quantzoo.pipeline.run import run_pipeline
     from quantzoo.pipeline.store import read_artifact
     from quantzoo.registry import load_registry
@@ -151,6 +157,7 @@ def one_run(name: str, executor, zoo: Path, ids: list[str], warm: Path, tmp: Pat
     models = [reg.model(i) for i in ids]
     cache = tmp / f"cache-{name}"
     _link_sources(warm, cache)
+    os.environ[SCRATCH_DIR] = str(tmp / f"scratch-{name}")  # the Ray workers' node folder starts empty too
     rec = Recording(executor)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -234,6 +241,63 @@ def catalog_facts(ids: list[str], zoo: Path, warm: Path) -> dict:
     return out
 
 
+def history() -> list[dict]:
+    """The earlier runs' headline figures, newest first, from the ray.json this run replaces."""
+    import json
+
+    from _common import RESULTS
+
+    try:
+        old = json.loads((RESULTS / "ray.json").read_text())
+    except (OSError, ValueError):
+        return []
+    runs = {r["name"]: r for r in old.get("runs", [])}
+    ship = old.get("shipping_cpu_s_per_job")
+    if ship is None and "ray" in runs and "ray-shared-cache" in runs:
+        ship = round((runs["ray"]["cpu_s"] - runs["ray-shared-cache"]["cpu_s"]) / max(1, runs["ray"]["jobs"]), 2)
+    entry = {"date": old.get("machine", {}).get("date"), "quantzoo_commit": old.get("quantzoo_commit"),
+             "subset": old.get("subset"), "variants_per_model": old.get("variants_per_model"),
+             "cpu_s": {k: r["cpu_s"] for k, r in runs.items()}, "cpu_ratio": old.get("cpu_ratio"),
+             "shipping_cpu_s_per_job": ship, "load": {k: [r["load_before"], r["load_after"]] for k, r in runs.items()}}
+    return [entry] + old.get("history", [])
+
+
+def commit() -> str | None:
+    """The repository's HEAD commit, with ``+changes`` when the working tree differs (None outside git)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(REPO), "status", "--porcelain", "--",
+                                "tooling", "bench"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
+def write_partial(runs: list[dict], args) -> None:
+    """Some runs only: their figures (and the machine, commit and load they ran at) become ray.json's
+    `partial` block and a `history` entry; the full run's figures and the simulation stay as they were."""
+    import json
+
+    from _common import RESULTS, machine
+
+    path = RESULTS / "ray.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {"benchmark": "ray"}
+    block = {"machine": machine(), "quantzoo_commit": commit(), "subset": args.models,
+             "variants_per_model": args.variants, "jobs": args.jobs, "runs": runs}
+    doc["partial"] = block
+    doc["history"] = [{"date": block["machine"]["date"], "quantzoo_commit": block["quantzoo_commit"],
+                       "subset": args.models, "variants_per_model": args.variants, "partial": True,
+                       "cpu_s": {r["name"]: r["cpu_s"] for r in runs},
+                       "load": {r["name"]: [r["load_before"], r["load_after"]] for r in runs}}] + doc.get("history", [])
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    print(f"wrote the partial runs into {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from quantzoo.cache import cache_root
     from quantzoo.pipeline.execute import LocalExecutor
@@ -246,19 +310,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", type=int, default=3, help="the first N variants of each subset model")
     ap.add_argument("--catalog", nargs="+", default=CATALOG,
                     help="models whose sizes the simulation takes as the current catalog")
+    ap.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                    help="only these runs: their figures go into ray.json's `partial` block, the rest is kept")
     args = ap.parse_args(argv)
     warm = cache_root(args.cache)
     runs = []
+    executors = {"local": lambda: LocalExecutor(args.jobs), "ray": lambda: RayExecutor(cpus=args.jobs),
+                 "ray-shared-cache": lambda: RayExecutor(cpus=args.jobs, shared_cache=True),
+                 "local-again": lambda: LocalExecutor(args.jobs)}
     with tempfile.TemporaryDirectory(prefix="qz-bench-ray-") as t:
         tmp = Path(t)
         zoo = snapshot_zoo(args.models, args.variants, tmp / "zoo")
+        if args.runs != list(RUNS):
+            for name in args.runs:
+                runs.append(one_run(name, executors[name](), zoo, args.models, warm, tmp, args.jobs))
+            write_partial(runs, args)
+            return 0
         facts = catalog_facts(sorted(set(args.catalog) | set(args.models)),
                               snapshot_zoo([], 0, tmp / "zoo-full"), warm)
         overheads = ray_overheads(args.jobs)
-        for name, ex in (("local", LocalExecutor(args.jobs)), ("ray", RayExecutor(cpus=args.jobs)),
-                         ("ray-shared-cache", RayExecutor(cpus=args.jobs, shared_cache=True)),
-                         ("local-again", LocalExecutor(args.jobs))):
-            runs.append(one_run(name, ex, zoo, args.models, warm, tmp, args.jobs))
+        for name in RUNS:
+            runs.append(one_run(name, executors[name](), zoo, args.models, warm, tmp, args.jobs))
     local = (runs[0]["wall_s"] + runs[3]["wall_s"]) / 2
     ratios = {r["name"]: round(r["wall_s"] / local, 3) for r in runs[1:3]}
     local_cpu = (runs[0]["cpu_s"] + runs[3]["cpu_s"]) / 2
@@ -270,8 +342,12 @@ def main(argv: list[str] | None = None) -> int:
           f"target <= {TARGET_RATIO}")
     import ray
 
+    shipping = (runs[1]["cpu_s"] - runs[2]["cpu_s"]) / max(1, runs[1]["jobs"])
+    print(f"shipping files costs {shipping:.2f} CPU s per job (Ray without a shared cache over Ray with one)")
     write_result("ray", {
-        "subset": args.models, "variants_per_model": args.variants, "jobs": args.jobs, "ray": ray.__version__,
+        "history": history(), "shipping_cpu_s_per_job": round(shipping, 2),
+        "quantzoo_commit": commit(), "subset": args.models, "variants_per_model": args.variants, "jobs": args.jobs,
+        "ray": ray.__version__,
         "ray_overheads": overheads, "catalog": facts,
         "runs": runs, "local_mean_s": round(local, 2), "overhead_ratio": ratios, "target_ratio": TARGET_RATIO,
         "meets_target": {k: v <= TARGET_RATIO for k, v in ratios.items()},

@@ -16,8 +16,11 @@ The cost model (every assumption is in `ASSUMPTIONS` and in the output):
 - Ray: a fixed start, each fresh worker process's first-task cost, a per-task round trip (all
   measured on this machine); tasks are handed to free slots in the plan's round-robin order;
 - a cache hit rate h: that fraction of jobs is already in the cache and does not run.
-The critical path: jobs are independent, so the wall time is the largest of (total work / slots),
-the longest single job (with its transfers and preparation) and the driver's link, plus the start.
+- without a shared cache a model's other jobs start after its first one ends (they are sent the
+  float model's runtime matrix and shape checks it made: rayexec.Submitter).
+The critical path: apart from that wait jobs are independent, so the wall time is the largest of
+(total work / slots), a model's first job then its longest other one, and the driver's link, plus
+the start.
 
     python bench/simulate.py
 """
@@ -130,9 +133,11 @@ def simulate(models: list[dict], nodes: int, cost: dict, ray: dict, hit_rate: fl
     driver_bytes = returned = 0.0
     sent: set[int] = set()
     work = longest = 0.0
+    first_done: dict[int, float] = {}  # a model's other jobs wait for its first (rayexec.Submitter)
     for i, _v in jobs:
         m = models[i]
         free, slot = heapq.heappop(slots)
+        free = max(free, first_done.get(i, 0.0))
         node = slot // cores
         job_s, prep_s = job_cost(cost, m["float_bytes"] / MB)
         t = ray["per_task_s"] + job_s
@@ -156,6 +161,7 @@ def simulate(models: list[dict], nodes: int, cost: dict, ray: dict, hit_rate: fl
         returned += out
         work += t
         longest = max(longest, t)
+        first_done.setdefault(i, free + t)
         heapq.heappush(slots, (free + t, slot))
     span = max(s[0] for s in slots)
     driver_s = driver_bytes / bw + returned / commit

@@ -123,6 +123,46 @@ def test_a_killed_worker_is_retried_and_a_bad_model_is_reported_once(tmp_path, r
     assert result.counts.quantized == 3
 
 
+def _log_starts(log_dir: str):
+    """A hook that notes when each attempt starts (CLOCK_MONOTONIC: one clock for every process)."""
+
+    def hook(job):
+        import time
+
+        with open(Path(log_dir) / f"{job.model}-{job.variant}", "a") as f:
+            f.write(f"{time.monotonic()}\n")
+
+    return hook
+
+
+@needs_ray
+def test_a_models_other_jobs_start_after_its_first_job_came_back(tmp_path, ray_instance):
+    from quantzoo.pipeline.rayexec import RayExecutor
+    from quantzoo.pipeline.run import run_pipeline
+    from quantzoo.registry import load_registry
+
+    reg = load_registry(make_zoo(tmp_path / "zoo"))
+    log = tmp_path / "starts"
+    log.mkdir()
+    seen: dict = {}
+
+    class Watch(RayExecutor):  # the jobs in the order the plan gave them, and how long each one ran
+        def run(self, jobs, on_result):
+            seen["jobs"] = list(jobs)
+            super().run(jobs, lambda r: (seen.setdefault(f"{r.model}-{r.variant}", sum(r.seconds.values())),
+                                         on_result(r)))
+
+    # one model on 2 CPUs: submitted together, its first two jobs would start at once
+    result = run_pipeline(reg, [reg.model("tiny-mapper")], Cache(tmp_path / "cache"), jobs=2,
+                          executor=Watch(hook=_log_starts(str(log))))
+    assert not result.failures
+    first, *others = [f"{j.model}-{j.variant}" for j in seen["jobs"]]
+    assert others
+    first_ended = float((log / first).read_text().split()[0]) + seen[first]  # its start + its stages
+    for other in others:
+        assert float((log / other).read_text().split()[0]) > first_ended
+
+
 def test_without_ray_the_build_says_how_to_install_it(tmp_path, monkeypatch, capfd):
     zoo = make_zoo(tmp_path / "zoo")
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
@@ -145,3 +185,63 @@ def test_a_job_asks_ray_for_resources_by_model_size():
     assert small["num_cpus"] == 1 and big["num_cpus"] == 2
     assert small["memory"] < big["memory"] == 512 * (1 << 20) + 8 * (3 << 30)
     assert job_resources(3 << 30, largest_node_memory=4 << 30)["memory"] == 4 << 30
+
+
+def test_a_malformed_address_is_a_usage_error(tmp_path, capfd):
+    zoo = make_zoo(tmp_path / "zoo")
+    for address in ("ray-head", "ray-head:99999", "ray://ray-head:10001", "ray head:6379"):
+        assert _build(tmp_path, zoo, "x", "--executor", "ray", "--address", address) == 2
+        err = capfd.readouterr().err
+        assert "HOST:PORT" in err and repr(address) in err
+    assert not (tmp_path / "cache-x").exists()  # refused before any build work
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@needs_ray
+def test_an_address_where_nothing_listens_fails_at_once_and_says_what_to_do(tmp_path, monkeypatch, capfd):
+    import time
+
+    zoo = make_zoo(tmp_path / "zoo")
+    address = f"127.0.0.1:{_free_loopback_port()}"
+    monkeypatch.setenv("QUANTZOO_RAY_CONNECT_TIMEOUT", "3")
+    start = time.monotonic()
+    assert _build(tmp_path, zoo, "x", "--executor", "ray", "--address", address) == 1
+    assert time.monotonic() - start < 30
+    err = capfd.readouterr().err
+    assert f"could not reach a Ray cluster at {address} within 3 s" in err
+    assert "expected a Ray 2." in err and "ConnectionRefusedError" in err
+    assert "ray start --head" in err and "leave --address out" in err
+    assert "Traceback" not in err
+
+
+@needs_ray
+def test_a_server_that_is_not_a_ray_head_costs_the_timeout_and_no_more():
+    import socket
+    import time
+
+    from quantzoo.errors import QuantzooError
+    from quantzoo.pipeline.rayexec import reach_head
+
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(QuantzooError, match="within 1.5 s: .* no answer as a Ray head"):
+            reach_head(address, timeout=1.5)
+        assert time.monotonic() - start < 5
+
+
+@needs_ray
+def test_a_live_head_is_reached_and_its_version_read(ray_instance):
+    from quantzoo.pipeline.rayexec import reach_head
+
+    meta = reach_head(ray_instance.get_runtime_context().gcs_address, timeout=10)
+    assert meta["ray_version"] == ray_instance.__version__

@@ -106,5 +106,6 @@ def make_executor(name: str = "local", jobs: int = 1, *, address: str | None = N
         return LocalExecutor(jobs)
     from .rayexec import RayExecutor, import_ray
 
+    executor = RayExecutor(address=address, cpus=jobs, shared_cache=shared_cache)  # checks the address's form
     import_ray(local=address is None)  # a missing Ray is reported before any build work
-    return RayExecutor(address=address, cpus=jobs, shared_cache=shared_cache)
+    return executor

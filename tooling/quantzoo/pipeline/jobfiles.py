@@ -26,6 +26,7 @@ from ..errors import QuantzooError
 
 ZOO_LIMIT = 256 << 20             # a zoo folder larger than this is not shipped (use a shared cache)
 NOT_RETURNED = ("float-outputs",)  # derived/ stage that stays on the worker's node: an intermediate
+NOT_SHARED = ("artifacts",)        # derived/ stage a model's first job does not pass on to its others
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,18 @@ def digest(files: dict[str, bytes]) -> str:
     return h.hexdigest()[:16]
 
 
+def shared_results(outputs: list[Output]) -> dict[str, bytes]:
+    """What a model's first job made that its other jobs would make again: every result but the
+    artifact (the float model's runtime matrix, shape checks and the outputs kept with them, its
+    graph facts; the variant's own comparison and previews come along, small and never read).
+
+    >>> o = [Output("derived/artifacts/k.onnx", "", b"big"), Output("derived/runtimes/f.json", "", b"{}")]
+    >>> shared_results(o)
+    {'derived/runtimes/f.json': b'{}'}
+    """
+    return {o.path: o.data for o in outputs if Path(o.path).parts[1] not in NOT_SHARED}
+
+
 def _lay_out(root: Path, files: dict[str, bytes]) -> None:
     """Write `files` under `root`, skipping those already there with the same size (atomically)."""
     for name, data in files.items():
@@ -128,18 +141,51 @@ def _stamps(derived: Path) -> dict[Path, tuple[int, int]]:
             if p.is_file() and not p.name.startswith(".")}
 
 
+_SCRATCH_PREFIX = f"quantzoo-ray-{os.getuid()}-"  # + the worker's pid: whose scratch it is
+SCRATCH_DIR = "QUANTZOO_RAY_SCRATCH"  # where a node's scratch caches go (default: the temp folder)
+
+
+def scratch_dir() -> Path:
+    """The folder on this node for the workers' scratch caches and their shared float outputs:
+    ``$QUANTZOO_RAY_SCRATCH`` (set where the Ray workers start), else the temp folder."""
+    return Path(os.environ.get(SCRATCH_DIR) or tempfile.gettempdir())
+
+
+def remove_dead_scratches(temp: str | os.PathLike | None = None) -> int:
+    """Remove the scratch folders of worker processes that are gone (Ray kills its workers when
+    the instance stops, so their exit handlers never run); how many were removed.
+
+    >>> import tempfile, pathlib
+    >>> t = pathlib.Path(tempfile.mkdtemp()); (t / f"{_SCRATCH_PREFIX}{2**22 + 1}-x").mkdir()
+    >>> (t / f"{_SCRATCH_PREFIX}{os.getpid()}-y").mkdir(); (t / f"{_SCRATCH_PREFIX}shared").mkdir()
+    >>> remove_dead_scratches(t), len(list(t.iterdir()))  # the dead pid's folder went
+    (1, 2)
+    """
+    removed = 0
+    for path in Path(temp or scratch_dir()).glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = path.name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 class Scratch:
     """A worker process's private copy of the zoo and the cache entries its jobs read.
 
     One per worker process (a process runs one job at a time), so the files a job wrote under
     ``derived/`` are exactly those that appeared or changed while it ran; results of an earlier
     build are forgotten first (`forget_results`), since that build's driver took them. Removed
-    when the process exits normally; a killed worker leaves its folder in the temp dir.
+    when the process exits normally; the folder of a killed worker (Ray kills its workers when it
+    stops) is removed by the next worker that starts on the node (`remove_dead_scratches`).
     """
 
     def __init__(self, root: str | os.PathLike | None = None, shared: str | os.PathLike | None = None):
         if root is None:
-            root = tempfile.mkdtemp(prefix="quantzoo-ray-")
+            remove_dead_scratches()
+            scratch_dir().mkdir(parents=True, exist_ok=True)
+            root = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_dir())
             import atexit
 
             atexit.register(shutil.rmtree, root, True)
@@ -147,7 +193,7 @@ class Scratch:
         self.cache = self.root / "cache"
         # the float-outputs cache (preprocessed batches and the float model's outputs, content-
         # addressed) is shared by the worker processes of a node, as local workers share the cache
-        self.shared = Path(shared) if shared else Path(tempfile.gettempdir()) / f"quantzoo-ray-{os.getuid()}-shared"
+        self.shared = Path(shared) if shared else scratch_dir() / f"{_SCRATCH_PREFIX}shared"
 
     def _link_shared(self) -> None:
         link = self.cache / "derived" / NOT_RETURNED[0]
@@ -157,12 +203,19 @@ class Scratch:
             shutil.rmtree(link, ignore_errors=True)
             link.symlink_to(self.shared, target_is_directory=True)
 
-    def prepare(self, job, zoo: dict[str, bytes], inputs: dict[str, bytes], zoo_digest: str | None = None):
-        """Lay out the shipped zoo and inputs; the job with its paths pointing into this scratch.
-        `zoo_digest` is `digest(zoo)` when the sender computed it once."""
+    def prepare(self, job, zoo: dict[str, bytes], inputs: dict[str, bytes], zoo_digest: str | None = None,
+                results: dict[str, bytes] | None = None):
+        """Lay out the shipped zoo and inputs (and `results` another job of the model made:
+        `shared_results`); the job with its paths pointing into this scratch. `zoo_digest` is
+        `digest(zoo)` when the sender computed it once."""
         zoo_dir = self.root / f"zoo-{zoo_digest or digest(zoo)}"  # a changed zoo is a new folder: no stale manifests
         _lay_out(zoo_dir, zoo)
         _lay_out(self.cache, inputs)
+        if results:
+            for name in results:
+                if Path(name).parts[:1] != ("derived",) or Path(name).parts[1] in NOT_RETURNED:
+                    raise QuantzooError(f"a shipped result must lie under the cache's derived/ folder: {name}")
+            _lay_out(self.cache, results)
         self._link_shared()
         return dataclasses.replace(job, zoo=str(zoo_dir), cache=str(self.cache),
                                    float_path=str(self._relocate(job, zoo_dir)))

@@ -16,17 +16,25 @@ import contextlib
 import dataclasses
 import logging
 import os
+import platform
+import re
+import socket
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..errors import QuantzooError
+from ..errors import QuantzooError, UsageError
+from ..threads import ENV, build_threads
 from .plan import Failure, Job, JobResult
 
 INSTALL = "pip install 'quantzoo[ray]'"
 LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0" before `import ray`: a local instance uses 127.0.0.1 only
 MAX_RETRIES = 3                                 # attempts after a worker process died
+CONNECT_TIMEOUT = "QUANTZOO_RAY_CONNECT_TIMEOUT"  # seconds to reach a cluster's head (default 30)
 _MiB = 1 << 20
+_ADDRESS = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*)):(?P<port>[0-9]{1,5})$")
 
 
 def import_ray(local: bool = False):
@@ -66,6 +74,96 @@ def start_local(cpus: int) -> None:
             os.environ["OMP_NUM_THREADS"] = before
 
 
+def parse_address(address: str) -> tuple[str, int]:
+    """(host, port) of a cluster's head given as ``HOST:PORT`` (``[IPv6]:PORT``); anything else is
+    a UsageError that shows the form.
+
+    >>> parse_address("ray-head:6379"), parse_address("[::1]:6379")
+    (('ray-head', 6379), ('::1', 6379))
+    >>> parse_address("ray://ray-head:10001")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    quantzoo.errors.UsageError: --address must be the head's HOST:PORT ...; Ray Client (ray://) addresses are not supported...
+    """
+    m = _ADDRESS.match(address or "")
+    port = int(m["port"]) if m else 0
+    if not 1 <= port <= 65535:
+        client = "; Ray Client (ray://) addresses are not supported: run the build on a machine of the cluster" \
+            if str(address).startswith("ray://") else ""
+        raise UsageError(f"--address must be the head's HOST:PORT (as `ray start --head` prints it, e.g. "
+                         f"ray-head:6379), found {address!r}{client}")
+    return m["v6"] or m["host"], port
+
+
+def default_connect_timeout() -> float:
+    """Seconds `reach_head` waits for a cluster's head: ``$QUANTZOO_RAY_CONNECT_TIMEOUT``, else 30."""
+    raw = os.environ.get(CONNECT_TIMEOUT, "30")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise UsageError(f"${CONNECT_TIMEOUT} must be a number of seconds above 0, found {raw!r}")
+    return seconds
+
+
+def _head_metadata(address: str, timeout: float) -> dict:
+    """What the head's GCS says about itself (its Ray and Python versions), read with Ray's own
+    client in a thread so a server that never answers costs `timeout` seconds, no more."""
+    import json
+
+    from ray._raylet import InnerGcsClient
+
+    found: list = []
+
+    def ask() -> None:
+        try:
+            client = InnerGcsClient.standalone(address, None, int(timeout * 1000))
+            found.append(client.internal_kv_get(b"CLUSTER_METADATA", b"cluster", timeout=timeout))
+        except Exception as e:  # noqa: BLE001 - reported below with Ray's words
+            found.append(e)
+
+    thread = threading.Thread(target=ask, daemon=True, name="quantzoo-ray-probe")
+    thread.start()
+    thread.join(timeout)
+    if not found:
+        raise TimeoutError("it accepted the connection but gave no answer as a Ray head")
+    if isinstance(found[0], BaseException):
+        raise found[0]
+    return json.loads(found[0]) if found[0] else {}
+
+
+def reach_head(address: str, timeout: float | None = None) -> dict:
+    """Check, within `timeout` seconds (`default_connect_timeout`), that a Ray head of this Ray version
+    answers at `address` before `ray.init` (which waits minutes and prints a long trace for an
+    address where nothing answers); its cluster metadata. Anything else is a QuantzooError that
+    names the address, what was expected and found, and what to do."""
+    import ray
+
+    host, port = parse_address(address)
+    timeout = default_connect_timeout() if timeout is None else timeout
+    expected = f"expected a Ray {ray.__version__} head (`ray start --head --port {port}`) there"
+    next_step = ("start one on that machine with `ray start --head`, check the address (`ray status` on the "
+                 "head prints it), or leave --address out to start a local Ray instance")
+    start = time.monotonic()
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        meta = _head_metadata(address, max(1.0, timeout - (time.monotonic() - start)))
+    except Exception as e:  # noqa: BLE001 - refused, unreachable, unknown host, no answer, Ray's own errors
+        why = str(e) or "no answer"
+        raise QuantzooError(f"could not reach a Ray cluster at {address} within {timeout:g} s: {expected}, "
+                            f"found {type(e).__name__}: {why}; {next_step} "
+                            f"(${CONNECT_TIMEOUT} sets the wait)") from None
+    theirs = (meta.get("ray_version"), meta.get("python_version"))
+    ours = (ray.__version__, platform.python_version())
+    level = 2 if os.environ.get("RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL") == "minor" else 3  # as Ray checks
+    if theirs[0] and theirs[0] != ours[0] or theirs[1] and theirs[1].split(".")[:level] != ours[1].split(".")[:level]:
+        raise QuantzooError(f"the Ray cluster at {address} runs Ray {theirs[0]} on Python {theirs[1]}, but this "
+                            f"driver runs Ray {ours[0]} on Python {ours[1]}; Ray needs the same Ray and Python "
+                            f"versions on the driver and the cluster: install ray=={theirs[0]} here "
+                            f"(pip install 'ray=={theirs[0]}') or connect to a cluster of Ray {ours[0]}")
+    return meta
+
+
 def job_resources(size: int, largest_node_memory: float | None = None) -> dict:
     """What one job asks Ray for, from its float model's size in bytes: one CPU (two from 1 GiB),
     and 512 MiB plus 8× the file in memory (quantize peaks at 0.9–1.6× the file; compare holds
@@ -89,10 +187,12 @@ _SCRATCH = None   # jobfiles.Scratch of this worker process
 _BUILD = None     # the build whose manifests this process has loaded
 
 
-def attempt(job: Job, build: str, version: str, zoo: tuple | None, inputs: dict | None, hook=None):
+def attempt(job: Job, build: str, version: str, zoo: tuple | None, inputs: dict | None, hook=None,
+            results: dict | None = None):
     """One attempt at a job in a Ray worker: (JobResult, [jobfiles.Output]). `zoo` is (digest,
     files) of the zoo folder, or None for a shared cache: the job then runs on the driver's paths
-    and its results are already in place."""
+    and its results are already in place. `results` are result files of the model's first job
+    (`jobfiles.shared_results`), laid out with the inputs and not sent back."""
     global _SCRATCH, _BUILD
     from .. import __version__
     from . import worker
@@ -104,6 +204,7 @@ def attempt(job: Job, build: str, version: str, zoo: tuple | None, inputs: dict 
         return JobResult(job.model, job.variant, failure=Failure(
             job.model, job.variant, "worker", f"this Ray worker runs quantzoo {__version__} but the driver runs "
             f"{version}; install the same quantzoo on every node (or pass a runtime_env)")), []
+    os.environ[ENV] = build_threads()  # one thread per session, like a local worker (quantzoo.threads)
     if build != _BUILD:  # a worker process outlives one build when the driver runs several
         worker.reset()
         if _SCRATCH is not None:
@@ -113,7 +214,7 @@ def attempt(job: Job, build: str, version: str, zoo: tuple | None, inputs: dict 
         return worker.run_job(job), []
     _SCRATCH = _SCRATCH or Scratch()
     try:
-        local = _SCRATCH.prepare(job, zoo[1], inputs or {}, zoo_digest=zoo[0])
+        local = _SCRATCH.prepare(job, zoo[1], inputs or {}, zoo_digest=zoo[0], results=results)
     except (QuantzooError, OSError) as e:
         return JobResult(job.model, job.variant, failure=Failure(job.model, job.variant, "transfer", str(e))), []
     before = _SCRATCH.snapshot()
@@ -153,7 +254,8 @@ def _lost(job: Job, error: BaseException, ray) -> JobResult:
 
 class RayExecutor:
     """Jobs as Ray tasks. `address` None starts a local instance with `cpus` CPUs and stops it
-    afterwards; an address connects to that cluster (left running). When Ray is already
+    afterwards; an address connects to that cluster (left running), whose head must answer
+    within `connect_timeout` seconds (default ``$QUANTZOO_RAY_CONNECT_TIMEOUT`` or 30). When Ray is already
     initialised in this process, that instance is used and left as it is. `hook(job)` runs at
     the start of every attempt in the worker (tests use it to kill a worker).
 
@@ -164,15 +266,22 @@ class RayExecutor:
     """
 
     def __init__(self, address: str | None = None, cpus: int | None = None, shared_cache: bool = False,
-                 hook: Callable[[Job], None] | None = None):
+                 hook: Callable[[Job], None] | None = None, connect_timeout: float | None = None):
+        if address is not None:  # a malformed address or timeout is a usage error before any build work
+            parse_address(address)
+            connect_timeout = connect_timeout or default_connect_timeout()
         self.address = address
+        self.connect_timeout = connect_timeout
         self.cpus = max(1, cpus or os.cpu_count() or 1)
         self.shared_cache = shared_cache
         self.hook = hook
 
     def _connect(self):
-        """(ray, whether this executor started it)."""
+        """(ray, whether this executor started it). A cluster's head is reached first within the
+        connect timeout (`reach_head`)."""
         ray = import_ray(local=self.address is None)
+        if self.address is not None:
+            reach_head(self.address, self.connect_timeout)
         if ray.is_initialized():
             return ray, False
         if self.address is None:
@@ -195,47 +304,20 @@ class RayExecutor:
             if started:
                 ray.shutdown()
 
-    def _submit(self, ray, jobs: list[Job]) -> dict:
-        """Every job as a task; the zoo is put in the object store once, each model's inputs once."""
-        from .. import __version__
-        from ..cache import Cache
-        from ..registry import load_registry
-        from .jobfiles import ZOO_LIMIT, digest, folder_files, model_inputs
-
-        memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=None)
-        task = ray.remote(attempt)
-        build = uuid.uuid4().hex
-        zoo_refs: dict[str, tuple] = {}   # zoo root -> (its files in the object store, its registry)
-        input_refs: dict[tuple, object] = {}
-        refs = {}
-        for job in jobs:
-            zoo = inputs = None
-            if not self.shared_cache:
-                if job.zoo not in zoo_refs:
-                    files = folder_files(Path(job.zoo), ZOO_LIMIT, f"the zoo folder {job.zoo}")
-                    zoo_refs[job.zoo] = ray.put((digest(files), files)), load_registry(job.zoo)
-                zoo, registry = zoo_refs[job.zoo]
-                if (job.zoo, job.model) not in input_refs:
-                    input_refs[job.zoo, job.model] = ray.put(model_inputs(Cache(job.cache), model_paths(job, registry)))
-                inputs = input_refs[job.zoo, job.model]
-            res = job_resources(Path(job.float_path).stat().st_size, memory)
-            ref = task.options(max_retries=MAX_RETRIES, retry_exceptions=False, **res).remote(
-                job, build, __version__, zoo, inputs, self.hook)
-            refs[ref] = job
-        return refs
-
     def _run(self, ray, jobs: list[Job], on_result: Callable[[JobResult], None]) -> None:
+        """Submit the jobs and hand back each result as it arrives. Without a shared cache a
+        model's first job goes first and its other jobs follow with its results (`Submitter`)."""
         from ..cache import Cache
-        from .jobfiles import commit_outputs
+        from .jobfiles import commit_outputs, shared_results
 
-        refs = self._submit(ray, jobs)
-        pending = list(refs)
+        submit = Submitter(ray, self, jobs)
+        pending = [submit(job) for job in submit.first()]
         try:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 more, pending = ray.wait(pending, num_returns=len(pending), timeout=0) if pending else ([], [])
                 for ref in ready + more:
-                    job = refs.pop(ref)
+                    job = submit.refs.pop(ref)
                     try:
                         result, outputs = ray.get(ref)
                     except ray.exceptions.RayError as e:
@@ -245,9 +327,67 @@ class RayExecutor:
                     except QuantzooError as e:
                         result = JobResult(job.model, job.variant, result.did,
                                            Failure(job.model, job.variant, "transfer", str(e)), result.seconds)
+                    pending += [submit(later, shared_results(outputs)) for later in submit.after(job)]
                     on_result(result)
         except BaseException:  # Ctrl-C or a failing callback: stop the tasks still queued or running
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
             raise
+
+
+class Submitter:
+    """Jobs into Ray tasks for one build. The zoo goes into the object store once, each model's
+    inputs once. Without a shared cache, a model's other jobs wait for its first (`first`,
+    `after`) and are sent the results it made that they would otherwise make again in their own
+    scratch cache: the float model's runtime matrix, its shape checks and the outputs kept with
+    them, its graph facts (`jobfiles.shared_results`; ARCHITECTURE.md, "The build on Ray")."""
+
+    def __init__(self, ray, executor: RayExecutor, jobs: list[Job]):
+        from .. import __version__
+
+        self.ray, self.executor, self.version = ray, executor, __version__
+        self.task = ray.remote(attempt)
+        self.build = uuid.uuid4().hex
+        self.memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=None)
+        self.refs: dict = {}              # submitted task -> its job
+        self._zoos: dict[str, tuple] = {}  # zoo root -> (its files in the object store, its registry)
+        self._inputs: dict[tuple, object] = {}
+        self._later: dict[tuple, list[Job]] = {}
+        self._jobs = jobs
+        if not executor.shared_cache:
+            for job in jobs:
+                self._later.setdefault((job.zoo, job.model), []).append(job)
+
+    def first(self) -> list[Job]:
+        """The jobs to submit now: every job with a shared cache, else each model's first."""
+        if self.executor.shared_cache:
+            return list(self._jobs)
+        return [group.pop(0) for group in self._later.values()]
+
+    def after(self, job: Job) -> list[Job]:
+        """The jobs that waited for `job` (its model's others, once, after its first job)."""
+        return self._later.pop((job.zoo, job.model), []) if not self.executor.shared_cache else []
+
+    def _shipped(self, job: Job) -> tuple:
+        """(zoo, inputs) object refs of a job's model, put in the object store once each."""
+        from ..cache import Cache
+        from ..registry import load_registry
+        from .jobfiles import ZOO_LIMIT, digest, folder_files, model_inputs
+
+        if job.zoo not in self._zoos:
+            files = folder_files(Path(job.zoo), ZOO_LIMIT, f"the zoo folder {job.zoo}")
+            self._zoos[job.zoo] = self.ray.put((digest(files), files)), load_registry(job.zoo)
+        zoo, registry = self._zoos[job.zoo]
+        if (job.zoo, job.model) not in self._inputs:
+            self._inputs[job.zoo, job.model] = self.ray.put(model_inputs(Cache(job.cache), model_paths(job, registry)))
+        return zoo, self._inputs[job.zoo, job.model]
+
+    def __call__(self, job: Job, results: dict | None = None):
+        """Submit one job (with `results` of its model's first job laid out beside its inputs)."""
+        zoo, inputs = (None, None) if self.executor.shared_cache else self._shipped(job)
+        res = job_resources(Path(job.float_path).stat().st_size, self.memory)
+        ref = self.task.options(max_retries=MAX_RETRIES, retry_exceptions=False, **res).remote(
+            job, self.build, self.version, zoo, inputs, self.executor.hook, results or None)
+        self.refs[ref] = job
+        return ref
