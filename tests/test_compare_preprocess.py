@@ -123,7 +123,9 @@ def test_default_preprocessing_is_image_for_one_image_input_else_arrays():
 def test_every_preprocessor_reads_plain_folders_with_a_known_dataset_adapter():
     assert {n: p.read for n, p in P.PREPROCESSORS.items()} == {
         "magika-bytes": "files", "image": "images", "text-line-image": "images", "arrays": "arrays",
-        "styled-image": "styled-photos", "audio": "wav-files", "audio-frame": "wav-files"}
+        "styled-image": "styled-photos", "audio": "wav-files", "audio-frame": "wav-files",
+        "audio-window": "wav-files", "wordpiece": "files", "phoneme-ids": "piper-sentences",
+        "speaker-mels": "wav-files", "whisper-mel": "wav-files"}
     assert all(p.read in DATASET_ADAPTERS and p.name == n for n, p in P.PREPROCESSORS.items())
 
 

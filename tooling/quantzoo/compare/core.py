@@ -34,7 +34,7 @@ from .datasets import DATASET_ADAPTERS, Sample
 from .kinds import KINDS, REDUCE_REVISION, compare_batch
 from .preprocess import PREPROCESSORS, InputSpec, default_preprocessing
 from .result import Comparison
-from .stream import Stream, compared_outputs, fed_specs, first_step, run_batch, stream_of
+from .stream import Stream, compared_outputs, fed_specs, first_step, run_batch, runner_of
 from .sources import find_source, model_labels, need_registry
 from .summary import summarize
 from .tasks import output_kind
@@ -104,7 +104,7 @@ class Evaluation:
     clusters: list[str] | None = None  # each sample's photo, when samples are views of photos
     custom_ops: dict | None = None     # {"domain.OpType": class} for models with custom ops
     unbatched: tuple = ()              # inputs fed without a batch axis (`batches.model_feed`)
-    stream: Stream | None = None       # a streamed (stateful) model's windows and state (`stream`)
+    stream: Stream | None = None       # the runner: a streamed model's windows and state, a decoder (`stream`)
     specs: tuple = ()                  # the model's inputs (a streamed model's state and constants)
 
     @property
@@ -198,6 +198,22 @@ def _run(sess, batches, names, kinds, contexts, progress, label, reference=None,
         if progress:
             progress(label, done, total)
     return outs
+
+
+def _fetched_params(params: dict, cache: Cache, base_dir: Path | None) -> dict:
+    """`params` with every top-level value that is a source (``{kind, sha256, …}``: a tokenizer's
+    vocabulary) fetched into `cache` and replaced by its path; the cache key keeps the spec.
+
+    >>> _fetched_params({"max_length": 8}, None, None)
+    {'max_length': 8}
+    """
+    out = dict(params)
+    for k, v in params.items():
+        if isinstance(v, dict) and "kind" in v and "sha256" in v:
+            from ..fetch import fetch_source  # here: compare's evaluation takes Model values, fetch sits beside it
+
+            out[k] = str(fetch_source(v, cache, base_dir=base_dir))
+    return out
 
 
 def _chosen_outputs(params: dict, names: list[str], model_file: str) -> list[str]:
@@ -300,7 +316,8 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
     # a property of the model (inputs without a batch axis), whatever the sample data
     unbatched = unbatched_inputs(dict(pre.get("params") or {}), specs, path.name)
     all_specs = specs
-    stream = stream_of(params, specs, [o.name for o in sess.get_outputs()], path.name)
+    # a model not run in one call: streamed window by window, or decoded token by token (stream.py)
+    stream = runner_of(params, specs, [o.name for o in sess.get_outputs()], path.name)
     specs = fed_specs(specs, stream)  # a streamed model's state and constants are not in the samples
     fixed_batch = [s.shape[0] for s in specs if s.rank and s.shape[0] is not None and s.name not in unbatched]
     bs = 1 if unbatched else fixed_batch[0] if fixed_batch else int(batch_size or params.get("batch_size") or DEFAULT_BATCH_SIZE)
@@ -318,7 +335,8 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
 
     def compute() -> Prepared:
         computed.append(True)
-        batches, samples, skipped = preprocess_source(source, adapter, params, specs, path.name, bs, unbatched)
+        fed = _fetched_params(params, fetch_cache, model.path.parent if model is not None and model.path else None)
+        batches, samples, skipped = preprocess_source(source, adapter, fed, specs, path.name, bs, unbatched)
         # reductions need no labels, only the metric options (a detector's decoder and its thresholds)
         ctxs = [{"options": dict(params.get("metrics") or {})} for _ in kinds]
         ref = _run(sess, batches, names, kinds, ctxs, progress, "float", None, unbatched, stream, all_specs)

@@ -25,7 +25,10 @@ from .photos import (augmented_images, class_index_views, matted_photos, photo_o
                      styled_photos)
 from .samples import (Sample, arrays_dataset, files_dataset, images_dataset, label_from_path, list_files,
                       thin)
-from . import speech
+from . import music, sentences, speech, wakeword
+from . import phonemes
+from . import asr
+from . import speaker
 
 __all__ = ["DATASET_ADAPTERS", "DatasetAdapter", "Sample", "label_from_path", "list_files", "photo_of", "thin"]
 
@@ -186,4 +189,16 @@ DATASET_ADAPTERS: dict[str, DatasetAdapter] = {a.name: a for a in (
     DatasetAdapter("espeak-speech", speech.espeak_speech, "sentences spoken by espeak-ng between silences, labelled with the speech extents"),
     DatasetAdapter("pitch-frames", speech.pitch_frames, "sine tones labelled with their frequency, and spoken windows", photo_of),
     DatasetAdapter("wav-files", speech.wav_files, "every 16-bit PCM .wav file, as a mono recording"),
+    DatasetAdapter("synthesised-notes", music.synthesised_notes,
+                   "harmonic notes of known MIDI pitch, onset and offset, one model window per clip"),
+    DatasetAdapter("wake-phrases", wakeword.wake_phrases,
+                   "windows holding a wake phrase or other speech spoken by espeak-ng, labelled wake / other"),
+    DatasetAdapter("lee-documents", sentences.lee_documents,
+                   "the 50 Lee news documents, each labelled with its human similarity ratings", sentences.document_of),
+    DatasetAdapter("piper-sentences", phonemes.piper_sentences,
+                   "sentences of a text file as Piper phoneme ids (espeak-ng IPA, the voice's map), labelled with the text"),
+    DatasetAdapter("espeak-speakers", speaker.espeak_speakers,
+                   "phrases spoken by several espeak-ng voices, labelled with the voice (speaker embedding)", photo_of),
+    DatasetAdapter("espeak-sentences", asr.espeak_sentences,
+                   "one sentence spoken by espeak-ng per recording, labelled with the sentence (speech recognition)"),
 )}

@@ -22,11 +22,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import asr as ASR
 from . import audiometrics as AUD
 from . import decoders as DEC
 from . import imagekinds as IK
 from . import metrics as M
+from . import melmetrics as MEL
+from . import music as MU
+from . import sentences as SEN
+from . import speakermetrics as SPK
 from . import text as T
+from . import wakeword as WW
 
 # Bump when a reduction's output changes: the cached float outputs are keyed by it.
 # 2: CTC keeps its top classes per step (for the pooled SNR), not only argmax ids.
@@ -188,6 +194,18 @@ KINDS: dict[str, OutputKind] = {k.name: k for k in (
     # voice activity per frame of a streamed model, and CREPE's pitch bins (audiometrics.py)
     OutputKind("speech-frames", _reduce_identity, AUD.compare_vad, AUD.labels_context),
     OutputKind("pitch", _reduce_identity, AUD.compare_pitch, AUD.labels_context),
+    # a transcriber's first output plus the notes decoded from its onset and note maps (music.py)
+    OutputKind("notes", MU.reduce_notes, MU.compare_notes, MU.notes_context),
+    # a keyword spotter's score per recording: the wake/no-wake decision at a threshold (wakeword.py)
+    OutputKind("wake-score", _reduce_identity, WW.compare_wake, AUD.labels_context),
+    # a speech synthesiser's audio, compared as mel spectrograms over the common frames (melmetrics.py)
+    OutputKind("waveform", _reduce_identity, MEL.compare_waveform),
+    # a sentence embedding per document: dense metrics, Spearman against human ratings (sentences.py)
+    OutputKind("sentence-embedding", _reduce_identity, SEN.compare_sentence_embedding, SEN.labels_context),
+    # speaker embeddings: same/different-voice decisions on utterance pairs (speakermetrics.py)
+    OutputKind("speaker-embedding", _reduce_identity, SPK.compare_speaker, SPK.speaker_context),
+    # a decoded model's generated token ids (seq2seq.py): transcripts, WER against float and the text (asr.py)
+    OutputKind("transcript", _reduce_identity, ASR.compare_transcript, ASR.transcript_context),
 )}
 
 

@@ -133,11 +133,18 @@ class Metric:
         return UNITS.get(self.unit, UNITS["abs"])(v)
 
 
-_CLS, _DENSE, _DET, _CTC = ("classification",), ("dense", "detection", "image", "mask", "boxes"), ("detection",), ("ctc",)
+_CLS, _DENSE, _DET, _CTC = ("classification",), ("dense", "detection", "image", "mask", "boxes", "notes"), ("detection",), ("ctc",)
 _IMG, _MASK = ("image",), ("mask",)  # image-to-image and salient-object masks (imagemetrics.py)
 _BOX, _LMK = ("boxes", "detection"), ("boxes",)  # decoded detections (decoders.py, detection.py)
 _VAD, _PITCH = ("speech-frames",), ("pitch",)  # voice activity and pitch (audiometrics.py)
-_ALL = ("classification", "dense", "detection", "ctc", "image", "mask", "boxes", "speech-frames", "pitch")
+_NOTES = ("notes",)  # music transcription (music.py)
+_WAKE = ("wake-score",)  # keyword spotting (wakeword.py)
+_WAVE = ("waveform",)  # speech synthesis (melmetrics.py)
+_SEN = ("sentence-embedding",)  # sentence embeddings (sentences.py)
+_SPK = ("speaker-embedding",)  # speaker embeddings (speakermetrics.py)
+_ASR = ("transcript",)  # greedy-decoded transcripts (asr.py, seq2seq.py)
+_ALL = ("classification", "dense", "detection", "ctc", "image", "mask", "boxes", "speech-frames", "pitch", "notes", "wake-score",
+        "waveform", "speaker-embedding", "transcript", "sentence-embedding")
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("top1_agreement", "top-1 agreement", "fraction", True, True,
@@ -215,7 +222,101 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "share of labelled windows where the compressed model's pitch is within 50 cents of the truth", None, _PITCH),
     Metric("raw_pitch_accuracy_float", "float raw pitch accuracy", "fraction", True, True,
            "share of labelled windows where the float model's pitch is within 50 cents of the truth", None, _PITCH),
+    Metric("note_f1", "note F1", "fraction", True, False,
+           "F1 of the compressed model's notes against the float model's (notes decoded from the onset and note maps; "
+           "matched one to one with equal pitch and onsets within 50 ms), per clip, averaged over the clips where "
+           "either model finds a note", None, _NOTES),
+    Metric("note_f1_truth_float", "float note F1 vs truth", "fraction", True, False,
+           "F1 of the float model's notes against the notes synthesised (equal pitch, onset within 50 ms), "
+           "averaged over the clips", None, _NOTES),
+    Metric("note_f1_truth", "note F1 vs truth", "fraction", True, False,
+           "F1 of the compressed model's notes against the notes synthesised (equal pitch, onset within 50 ms), "
+           "averaged over the clips", None, _NOTES),
+    Metric("wake_agreement", "wake agreement", "fraction", True, True, "share of recordings where the compressed "
+           "model's wake/no-wake decision (score at the model's trigger threshold) equals the float model's", None, _WAKE),
+    Metric("wake_accuracy_float", "float wake accuracy", "fraction", True, True,
+           "share of labelled recordings where the float model's decision matches the label (wake phrase or not)",
+           None, _WAKE),
+    Metric("wake_accuracy", "wake accuracy", "fraction", True, True,
+           "share of labelled recordings where the compressed model's decision matches the label (wake phrase or not)",
+           None, _WAKE),
+    Metric("wake_recall_float", "float wake recall", "fraction", True, True,
+           "share of the recordings holding the wake phrase where the float model fires", None, _WAKE),
+    Metric("wake_recall", "wake recall", "fraction", True, True,
+           "share of the recordings holding the wake phrase where the compressed model fires", None, _WAKE),
+    Metric("false_wake_float", "float false wakes", "fraction", False, True,
+           "share of the recordings without the wake phrase where the float model fires", None, _WAKE),
+    Metric("false_wake", "false wakes", "fraction", False, True,
+           "share of the recordings without the wake phrase where the compressed model fires", None, _WAKE),
+    Metric("mel_snr_db", "mel SNR", "db", True, False,
+           "SNR of the compressed model's mel spectrogram (VITS's: STFT 1024 every 256 samples, 80 Slaney mel bands, "
+           "magnitudes) against the float model's, over the frames both recordings have, pooled over every frame "
+           "and band of every recording", None, _WAVE, pool=lambda rows: pooled_snr_db(rows)),
+    Metric("mel_snr_aligned_db", "aligned mel SNR", "db", True, False,
+           "mel SNR (as mel_snr_db) after matching the two recordings' frames by dynamic time warping on their log "
+           "mels, so a phoneme that got a frame longer does not count every later frame as error; pooled over the "
+           "matched frames of every recording", None, _WAVE, pool=lambda rows: pooled_snr_db(rows)),
+    Metric("duration_diff_s", "duration difference", "abs", False, False,
+           "absolute difference between the compressed and the float model's audio lengths in seconds (durations "
+           "are predicted), averaged over the recordings", None, _WAVE),
+    # sentence embeddings (sentences.py): rows [doc, R, ratings, embedding(s)], pooled over document pairs
+    Metric("spearman", "Spearman vs humans", "ratio", True, False,
+           "Spearman correlation of the compressed model's cosine similarities with the human similarity ratings, "
+           "over every rated pair of the evaluated documents (n: documents; the interval resamples documents)",
+           None, _SEN, pool=lambda rows: _spearman_pool(rows, 1)),
+    Metric("spearman_float", "float Spearman vs humans", "ratio", True, False,
+           "Spearman correlation of the float model's cosine similarities with the human similarity ratings, over "
+           "every rated pair of the evaluated documents (n: documents)", None, _SEN,
+           pool=lambda rows: _spearman_pool(rows, 1)),
+    Metric("spearman_delta", "Spearman change", "ratio", True, False,
+           "the compressed model's Spearman correlation with the human ratings minus the float model's, on the same "
+           "pairs (n: documents; the interval resamples documents, paired)", None, _SEN,
+           pool=lambda rows: _spearman_pool(rows, 2)),
+    # speaker embeddings (speakermetrics.py): rows [id, voice, threshold, embeddings], pooled over utterance pairs
+    Metric("speaker_agreement", "same-speaker agreement", "fraction", True, False,
+           "share of utterance pairs where the compressed model's same/different-voice decision (cosine at the "
+           "threshold fixed on the float model's calibration utterances) equals the float model's, balanced over the "
+           "float model's two decisions (n: utterances; the interval resamples voices)", None, _SPK,
+           pool=lambda rows: _speaker_pool(rows, "agreement")),
+    Metric("speaker_accuracy_float", "float same-speaker accuracy", "fraction", True, False,
+           "balanced accuracy of the float model's same/different-voice decisions on utterance pairs against the true "
+           "voices (n: utterances)", None, _SPK, pool=lambda rows: _speaker_pool(rows, "accuracy_float")),
+    Metric("speaker_accuracy", "same-speaker accuracy", "fraction", True, False,
+           "balanced accuracy of the compressed model's same/different-voice decisions on utterance pairs against the "
+           "true voices (n: utterances; the interval resamples voices)", None, _SPK,
+           pool=lambda rows: _speaker_pool(rows, "accuracy")),
+    # speech recognition (asr.py): rows (word errors, reference words) per utterance, pooled
+    Metric("transcript_agreement", "transcript agreement", "fraction", True, True,
+           "share of utterances whose greedy transcript is identical to the float model's", None, _ASR),
+    Metric("wer", "WER vs float", "fraction", False, False,
+           "word error rate of the compressed model's transcripts against the float model's: word substitutions, "
+           "deletions and insertions over the float transcripts' words (lower-cased, punctuation removed), pooled "
+           "over the utterances (the interval resamples utterances)", None, _ASR, pool=lambda rows: _wer_pool(rows)),
+    Metric("wer_labels", "WER vs text", "fraction", False, False,
+           "word error rate of the compressed model's transcripts against the text that was spoken, pooled over "
+           "the utterances", None, _ASR, pool=lambda rows: _wer_pool(rows)),
+    Metric("wer_labels_float", "float WER vs text", "fraction", False, False,
+           "word error rate of the float model's transcripts against the text that was spoken, pooled over the "
+           "utterances", None, _ASR, pool=lambda rows: _wer_pool(rows)),
 )}
+
+
+def _wer_pool(rows):
+    from .asr import pooled_wer  # here: asr reads the samples module, which the publisher need not load
+
+    return pooled_wer(rows)
+
+
+def _speaker_pool(rows, which: str):
+    from . import speakermetrics  # here: only the speaker metrics need it
+
+    return getattr(speakermetrics, "pooled_" + which)(rows)
+
+
+def _spearman_pool(rows, parts: int):
+    from .sentences import pool_spearman  # here: sentences imports this module for dense_stats
+
+    return pool_spearman(rows, parts)
 
 
 def metric(name: str) -> Metric:

@@ -24,6 +24,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import QuantzooError
+from . import asr as _asr
+from . import music as _music
+from . import phonemes as _phonemes
+from . import sentences as _sentences
+from . import speaker as _speaker
 from . import speech as _speech
 from .inverse import TEXT_LINE_DEFAULTS, min_max, text_line_inverse, unnormalise
 
@@ -318,6 +323,16 @@ PREPROCESSORS: dict[str, Preprocessor] = {p.name: p for p in (
     # generated recordings (speech.py): the whole recording (streamed models), one normalised window
     Preprocessor("audio", _speech.audio_input, "wav-files"),
     Preprocessor("audio-frame", _speech.audio_frame, "wav-files"),
+    # one fixed-length window in the input's per-sample shape (basic-pitch's [43844, 1]; music.py)
+    Preprocessor("audio-window", _music.audio_window, "wav-files"),
+    # a text -> BERT WordPiece ids and attention mask (sentences.py)
+    Preprocessor("wordpiece", _sentences.wordpiece_input, "files"),
+    # Piper's phoneme ids -> ids, length, scales (phonemes.py)
+    Preprocessor("phoneme-ids", _phonemes.phoneme_input, "piper-sentences"),
+    # a recording -> Resemblyzer's [160, 40] mel frames of one partial utterance (speaker.py)
+    Preprocessor("speaker-mels", _speaker.speaker_mels, "wav-files"),
+    # a recording -> Whisper's log-mel [80, frames] (asr.py)
+    Preprocessor("whisper-mel", _asr.whisper_mel, "wav-files"),
 )}
 
 

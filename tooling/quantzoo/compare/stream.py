@@ -19,6 +19,13 @@ stream:
 A state input starts at zero, its dynamic dimensions (the batch) set to the batch size. A model
 without ``state`` is simply framed: every window of a batch runs in one call. The samples give
 the streamed input only (`fed_specs`); the carried outputs are not compared (`compared_outputs`).
+
+A `Stream` is one kind of *runner*: a record, named by a preprocessing param, that says how a
+model that is not run in one call is run. Every runner has the methods ``fed_specs(specs)``,
+``compared_outputs(names)``, ``first_step(feed, specs)`` and ``run_batch(run, sess, names, feed,
+specs)``; the functions below call them, or run the model in one call when there is none.
+`runner_of` reads the runner of a model's params: a `Stream` (``stream``) or a greedy decoder
+(``decode``, `seq2seq.Decode`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import numpy as np
 
 from ..errors import QuantzooError
 from .preprocess import InputSpec, np_dtype
+from .seq2seq import decode_of
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,21 @@ class Stream:
     @property
     def window(self) -> int:
         return self.context + self.frame
+
+    # --- the runner methods ---
+
+    def fed_specs(self, specs: list[InputSpec]) -> list[InputSpec]:
+        return [s for s in specs if s.name not in self.state and s.name not in self.constants]
+
+    def compared_outputs(self, names: list[str]) -> list[str]:
+        carried = set(self.state.values())
+        return [n for n in names if n not in carried]
+
+    def first_step(self, feed: dict, specs: list[InputSpec]) -> dict:
+        return step_feed(feed, self, specs, windows(feed[self.input], self.frame, self.context)[0])
+
+    def run_batch(self, run: Callable, sess, names: list[str], feed: dict, specs: list[InputSpec]) -> list[np.ndarray]:
+        return run_stream(run, sess, names, feed, self, specs)
 
 
 def stream_of(params: dict, specs: list[InputSpec], outputs: list[str], model_file: str) -> Stream | None:
@@ -81,20 +104,24 @@ def stream_of(params: dict, specs: list[InputSpec], outputs: list[str], model_fi
     return s
 
 
-def fed_specs(specs: list[InputSpec], stream: Stream | None) -> list[InputSpec]:
-    """The inputs a sample gives: all of them, or for a streamed model the streamed input and any
-    input that is neither state nor constant."""
-    if stream is None:
-        return specs
-    return [s for s in specs if s.name not in stream.state and s.name not in stream.constants]
+def runner_of(params: dict, specs: list[InputSpec], outputs: list[str], model_file: str):
+    """The runner a preprocessing's params name (a `Stream`, a `seq2seq.Decode`), or None."""
+    found = [r for r in (stream_of(params, specs, outputs, model_file), decode_of(params, specs, outputs, model_file))
+             if r is not None]
+    if len(found) > 1:
+        raise QuantzooError(f"preprocessing params of {model_file} name both 'stream' and 'decode'; a model is run one way")
+    return found[0] if found else None
 
 
-def compared_outputs(names: list[str], stream: Stream | None) -> list[str]:
-    """The outputs that are compared: all but the carried state."""
-    if stream is None:
-        return names
-    carried = set(stream.state.values())
-    return [n for n in names if n not in carried]
+def fed_specs(specs: list[InputSpec], stream) -> list[InputSpec]:
+    """The inputs a sample gives: all of them, or those the runner does not feed itself (a
+    streamed model: the streamed input and any input that is neither state nor constant)."""
+    return specs if stream is None else stream.fed_specs(specs)
+
+
+def compared_outputs(names: list[str], stream) -> list[str]:
+    """The outputs that are compared: all, or those the runner compares (a stream: all but the carried state)."""
+    return names if stream is None else stream.compared_outputs(names)
 
 
 def windows(x: np.ndarray, frame: int, context: int) -> np.ndarray:
@@ -133,18 +160,16 @@ def step_feed(feed: dict, stream: Stream, specs: list[InputSpec], window: np.nda
     return out
 
 
-def first_step(feed: dict, stream: Stream | None, specs: list[InputSpec]) -> dict:
-    """What one call of the model is fed for a stored batch: the batch itself, or for a streamed
-    model its first window with the initial state (what a runtime check runs)."""
-    if stream is None:
-        return feed
-    return step_feed(feed, stream, specs, windows(feed[stream.input], stream.frame, stream.context)[0])
+def first_step(feed: dict, stream, specs: list[InputSpec]) -> dict:
+    """What one call of the model is fed for a stored batch: the batch itself, or the runner's
+    first call (a streamed model: its first window with the initial state; what a runtime check runs)."""
+    return feed if stream is None else stream.first_step(feed, specs)
 
 
-def run_batch(run: Callable, sess, names: list[str], feed: dict, stream: Stream | None,
+def run_batch(run: Callable, sess, names: list[str], feed: dict, stream,
               specs: list[InputSpec]) -> list[np.ndarray]:
-    """One stored batch through `sess`: a plain call, or `run_stream` for a streamed model."""
-    return run(sess, names, feed) if stream is None else run_stream(run, sess, names, feed, stream, specs)
+    """One stored batch through `sess`: a plain call, or the runner's (`run_stream` for a stream)."""
+    return run(sess, names, feed) if stream is None else stream.run_batch(run, sess, names, feed, specs)
 
 
 def run_stream(run: Callable, sess, names: list[str], feed: dict, stream: Stream,

@@ -61,6 +61,18 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     # voice activity: per-frame speech probability of a streamed model; pitch: CREPE's 360 bins (audiometrics.py)
     Task("voice-activity-detection", "vad_agreement", None, {2: "speech-frames"}),
     Task("pitch-estimation", "pitch_agreement", None, {2: "pitch"}),
+    # music transcription (basic-pitch): notes decoded from the onset and note maps, F1 (music.py)
+    Task("music-transcription", "note_f1", None, first="notes"),
+    # keyword spotting: one score per recording, the wake/no-wake decision at a threshold (wakeword.py)
+    Task("keyword-spotting", "wake_agreement", None, {1: "wake-score", 2: "wake-score"}),
+    # speech synthesis (Piper's VITS): the audio compared as mel spectrograms, durations may differ (melmetrics.py)
+    Task("speech-synthesis", "mel_snr_aligned_db", None, first="waveform"),
+    # sentence embeddings: cosine with the float embedding, Spearman against human ratings (sentences.py)
+    Task("sentence-embedding", "cosine", None, {2: "sentence-embedding"}),
+    # speaker embeddings: cosine and same/different-voice agreement on utterance pairs (speakermetrics.py)
+    Task("speaker-embedding", "speaker_agreement", None, {2: "speaker-embedding"}),
+    # speech recognition (Whisper): greedy-decoded ids on the next-token scores' output (seq2seq.py, asr.py)
+    Task("speech-recognition", "wer", None, {2: "transcript"}),
 )}
 
 # a model compared without a task: [N, classes] outputs are scores of classes

@@ -15,6 +15,13 @@ A model whose weights ship as a PyTorch state dict is declared in its manifest a
       input_names: [input]
       output_names: [logits]
       custom_layers: {pkg.module:Class: pkg.module:function}   # optional: modules exported as custom ops
+      state_dict_key: model_state                # optional: the state dict is this entry of a saved checkpoint dict
+      dynamic_axes: {mels: {1: T}}               # optional: more dynamic axes (axis 0 of every input and output is)
+      inputs:                                    # optional, for several inputs: replaces input_shape and input_names
+        - {name: mel, shape: [1, 80, 800]}       # float32 unless dtype says otherwise
+        - {name: tokens, shape: [1, 3], dtype: int64, high: 51864}   # the check draws ints in [0, high)
+      architecture: {…, weights_reader: pkg.module:read}   # optional: reads a weights file that is not a torch
+                                                 # state dict (CTranslate2, safetensors) into {name: tensor}
 
 `architecture.source` is optional: without it the builder is imported from the running Python
 (then ``package`` + ``version`` may pin the installed distribution). The weights are read with
@@ -94,13 +101,16 @@ def conversion_key(source: dict, vers: dict | None = None) -> str:
     spec = {
         "weights": source["weights"].get("sha256"),
         "architecture": source["architecture"],
-        "input_shape": list(source["input_shape"]),
+        "input_shape": list(source.get("input_shape") or []),
         "opset": source.get("opset") or DEFAULT_OPSET,
         "input_names": list(source.get("input_names") or ["input"]),
         "output_names": list(source.get("output_names") or ["output"]),
     }
     if source.get("custom_layers"):  # only when present: the keys of sources without it stay as they were
         spec["custom_layers"] = dict(source["custom_layers"])
+    for extra in ("state_dict_key", "dynamic_axes", "inputs"):  # likewise
+        if source.get(extra):
+            spec[extra] = source[extra]
     return key_of("convert", spec, vers)
 
 
@@ -169,8 +179,9 @@ def require_torch():
     return torch
 
 
-def load_state_dict(path: Path, where: str) -> dict:
-    """A state dict of tensors, read safely (``weights_only=True``: no code runs)."""
+def load_state_dict(path: Path, where: str, key: str | None = None) -> dict:
+    """A state dict of tensors, read safely (``weights_only=True``: no code runs); with `key`, the
+    state dict is that entry of a saved checkpoint dict (``{"step": …, "model_state": {…}, …}``)."""
     torch = require_torch()
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -180,11 +191,76 @@ def load_state_dict(path: Path, where: str) -> dict:
             f"cannot read the weights {where} as a PyTorch state dict with weights_only=True: {first}. "
             "quantzoo loads tensors only, never pickled code; the file must be a state dict saved with "
             "torch.save(model.state_dict(), path).") from None
+    if key is not None:
+        if not isinstance(obj, dict) or key not in obj:
+            found = ", ".join(map(str, list(obj)[:8])) if isinstance(obj, dict) else type(obj).__name__
+            raise ConversionError(f"the weights {where} have no entry {key!r} (source.state_dict_key); found: {found}")
+        obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         kind = type(obj).__name__
         raise ConversionError(f"the weights {where} hold a {kind}, not a state dict (a mapping of names to "
                               "tensors); save them with torch.save(model.state_dict(), path)")
     return obj
+
+
+def read_weights(source: dict, path: Path, root: Path | None, where: str) -> dict:
+    """The state dict of `source`'s weights: ``torch.load`` (`load_state_dict`), or the
+    architecture's ``weights_reader`` (``module:callable``, path -> {name: tensor or array}) for
+    weights in another format (a CTranslate2 ``model.bin``, safetensors)."""
+    arch = source["architecture"]
+    if not arch.get("weights_reader"):
+        return load_state_dict(path, where, source.get("state_dict_key"))
+    torch = require_torch()
+    reader = load_builder(arch, root, arch["weights_reader"], "architecture.weights_reader")
+    try:
+        obj = reader(path)
+    except QuantzooError:
+        raise
+    except Exception as e:  # the reader is the model's own code: name it and the file
+        raise ConversionError(f"architecture.weights_reader {arch['weights_reader']} failed on {where}: "
+                              f"{type(e).__name__}: {e}") from None
+    if not isinstance(obj, dict):
+        raise ConversionError(f"architecture.weights_reader {arch['weights_reader']} returned a {type(obj).__name__}, "
+                              "expected a mapping of names to tensors")
+    return {k: v if isinstance(v, torch.Tensor) else torch.as_tensor(v) for k, v in obj.items()}
+
+
+def example_inputs(source: dict) -> list[dict]:
+    """The inputs a `pytorch` source is exported and checked with: ``inputs`` (name, shape, dtype,
+    high), or the one float input of ``input_shape`` named ``input_names[0]``.
+
+    >>> example_inputs({"input_shape": [1, 4], "input_names": ["x"]})
+    [{'name': 'x', 'shape': [1, 4], 'dtype': 'float32', 'high': None}]
+    >>> example_inputs({"inputs": [{"name": "t", "shape": [1, 3], "dtype": "int64", "high": 9}]})[0]["high"]
+    9
+    """
+    raw = source.get("inputs") or [{"name": (source.get("input_names") or ["input"])[0],
+                                    "shape": source.get("input_shape")}]
+    out = []
+    for i in raw:
+        if not isinstance(i, dict) or not i.get("name") or not isinstance(i.get("shape"), list):
+            raise ConversionError(f"a pytorch source's inputs need a name and a shape list each (found {i!r}); "
+                                  "give input_shape, or inputs: [{name, shape, dtype, high}]")
+        dtype = str(i.get("dtype", "float32"))
+        if dtype not in ("float32", "int64"):
+            raise ConversionError(f"input {i['name']!r}: dtype {dtype!r}; float32 and int64 are supported")
+        out.append({"name": str(i["name"]), "shape": [int(d) for d in i["shape"]], "dtype": dtype,
+                    "high": int(i["high"]) if i.get("high") is not None else None})
+    return out
+
+
+def _tensor(spec: dict, batch: int | None, generator=None):
+    """An example tensor of `spec` (zeros without `generator`, else seeded N(0, 1) floats or ints
+    in [0, high)); `batch` replaces axis 0."""
+    torch = require_torch()
+    shape = ([batch] + spec["shape"][1:]) if batch else spec["shape"]
+    if spec["dtype"] == "int64":
+        if generator is None:
+            return torch.zeros(*shape, dtype=torch.int64)
+        return torch.randint(0, spec["high"] or 2, shape, generator=generator, dtype=torch.int64)
+    if generator is None:
+        return torch.zeros(*shape, dtype=torch.float32)
+    return torch.randn(*shape, generator=generator, dtype=torch.float32)
 
 
 def build_model(arch: dict, root: Path | None, state: dict, where: str):
@@ -213,12 +289,21 @@ _EXPORT_LOCK = threading.Lock()
 
 
 def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str],
-                output_names: list[str], layers: dict | None = None) -> tuple[bytes, list[dict]]:
-    """torch.onnx (TorchScript exporter) at `opset`, axis 0 of every input and output dynamic;
-    instances of the classes in `layers` become custom nodes. Returns (bytes, custom layer specs)."""
+                output_names: list[str], layers: dict | None = None,
+                dynamic_axes: dict | None = None, inputs: list[dict] | None = None) -> tuple[bytes, list[dict]]:
+    """torch.onnx (TorchScript exporter) at `opset`, axis 0 of every input and output dynamic, plus
+    `dynamic_axes` ({name: {axis: symbol}}); instances of the classes in `layers` become custom
+    nodes. `inputs` (`example_inputs`), when given, replace `input_shape` and `input_names`.
+    Returns (bytes, custom layer specs)."""
     torch = require_torch()
-    example = torch.zeros(*input_shape, dtype=torch.float32)
+    if inputs:
+        input_names = [i["name"] for i in inputs]
+        example = tuple(_tensor(i, None) for i in inputs)
+    else:
+        example = torch.zeros(*input_shape, dtype=torch.float32)
     dyn = {n: {0: "N"} for n in [*input_names, *output_names]}
+    for name, axes in (dynamic_axes or {}).items():
+        dyn.setdefault(name, {}).update({int(a): str(sym) for a, sym in axes.items()})
     f = io.BytesIO()
     with _EXPORT_LOCK, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
@@ -226,7 +311,7 @@ def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str
         warnings.simplefilter("ignore")
         with opaque(model, layers or {}) as specs:
             try:
-                torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset, input_names=input_names,
+                torch.onnx.export(model, example if inputs else (example,), f, dynamo=False, opset_version=opset, input_names=input_names,
                                   output_names=output_names, dynamic_axes=dyn, do_constant_folding=True,
                                   custom_opsets={s["domain"]: 1 for s in specs} or None)
             except Exception as e:
@@ -241,22 +326,26 @@ def export_onnx(model, input_shape: list[int], opset: int, input_names: list[str
 
 
 def check_against_torch(model, onnx_bytes: bytes, input_shape: list[int], input_names: list[str],
-                        output_names: list[str], custom_ops: dict | None = None) -> dict:
-    """Run both on `CHECK_BATCH` seeded N(0, 1) inputs; the max abs difference per output."""
+                        output_names: list[str], custom_ops: dict | None = None,
+                        inputs: list[dict] | None = None) -> dict:
+    """Run both on `CHECK_BATCH` seeded N(0, 1) inputs (ints in [0, high) for an int64 input of
+    `inputs`); the max abs difference per output."""
     import numpy as np
     import onnxruntime as ort
 
     torch = require_torch()
     g = torch.Generator().manual_seed(CHECK_SEED)
-    x = torch.randn(CHECK_BATCH, *input_shape[1:], generator=g, dtype=torch.float32)
+    inputs = inputs or [{"name": input_names[0], "shape": list(input_shape), "dtype": "float32", "high": None}]
+    xs = [_tensor(i, CHECK_BATCH, g) for i in inputs]
     with torch.no_grad():
-        ref = model(x)
+        ref = model(*xs)
     refs = [ref] if isinstance(ref, torch.Tensor) else list(ref)
     from ..customops import run, session_options
 
     so = session_options(custom_ops, onnx_bytes)  # the custom nodes' implementations; none missing
     sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
-    outs = run(sess, output_names, {input_names[0]: x.numpy()})  # a custom op's error is raised, not fatal
+    feed = {i["name"]: x.numpy() for i, x in zip(inputs, xs)}
+    outs = run(sess, output_names, feed)  # a custom op's error is raised, not fatal
     diffs, scales = {}, {}
     for name, r, o in zip(output_names, refs, outs):
         r = r.detach().numpy()
@@ -265,8 +354,9 @@ def check_against_torch(model, onnx_bytes: bytes, input_shape: list[int], input_
                                   f"{list(r.shape)} for a batch of {CHECK_BATCH}")
         diffs[name] = float(np.max(np.abs(r.astype(np.float64) - o.astype(np.float64))))
         scales[name] = float(max(1.0, np.max(np.abs(r))))
-    return {"inputs": f"{CHECK_BATCH} samples of N(0, 1), torch seed {CHECK_SEED}, shape "
-                      f"{[CHECK_BATCH, *input_shape[1:]]}",
+    shapes = ", ".join(f"{i['name']} {[CHECK_BATCH, *i['shape'][1:]]}" for i in inputs)
+    return {"inputs": f"{CHECK_BATCH} samples of N(0, 1) (ints uniform in [0, high)), torch seed {CHECK_SEED}, "
+                      + (shapes if len(inputs) > 1 else f"shape {[CHECK_BATCH, *inputs[0]['shape'][1:]]}"),
             "max_abs_diff": diffs, "output_scale": scales, "tolerance": TOLERANCE}
 
 
@@ -298,13 +388,17 @@ def convert(source: dict, weights_path: Path, arch_root: Path | None, where: str
     opset = int(source.get("opset") or DEFAULT_OPSET)
     input_names = list(source.get("input_names") or ["input"])
     output_names = list(source.get("output_names") or ["output"])
-    shape = [int(d) for d in source["input_shape"]]
+    inputs = example_inputs(source) if source.get("inputs") else None
+    if inputs:
+        input_names = [i["name"] for i in inputs]
+    shape = [int(d) for d in (inputs[0]["shape"] if inputs else source["input_shape"])]
     torch = require_torch()
     torch.manual_seed(CHECK_SEED)
-    state = load_state_dict(weights_path, where)
+    state = read_weights(source, weights_path, arch_root, where)
     model = build_model(arch, arch_root, state, where)
-    raw, layers = export_onnx(model, shape, opset, input_names, output_names, load_layers(source, arch_root))
-    check = check_against_torch(model, raw, shape, input_names, output_names, custom_ops)
+    raw, layers = export_onnx(model, shape, opset, input_names, output_names, load_layers(source, arch_root),
+                              source.get("dynamic_axes"), inputs)
+    check = check_against_torch(model, raw, shape, input_names, output_names, custom_ops, inputs)
     bad = {n: d for n, d in check["max_abs_diff"].items() if d > TOLERANCE * check["output_scale"][n]}
     if bad:
         raise ConversionError(

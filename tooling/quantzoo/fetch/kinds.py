@@ -25,6 +25,7 @@ from ..errors import FetchError, QuantzooError
 from .convert import ConversionError, convert, converted_path, is_converted, require_torch, sidecar_path, versions
 from .land import (by_sha256, install_tree, intact, land_file, land_from_archive, land_tree, staging, temp_file,
                    verified)
+from .compose import describe_compose, fetch_compose, upstream_compose
 from .debian import about_debian, describe_debian, fetch_debian, probe_debian, upstream_debian
 from .npm import about_npm, describe_npm, fetch_npm, probe_npm, upstream_npm
 from .pip import about_pypi, pip_download
@@ -173,7 +174,8 @@ FILE = SourceKind(
 
 # the code that builds the network the weights belong to (see fetch.convert)
 ARCHITECTURE_FIELDS = {"builder": ("str", True), "args": ("list", False), "kwargs": ("map", False),
-                       "source": ("source", False), "package": ("str", False), "version": ("str", False)}
+                       "source": ("source", False), "package": ("str", False), "version": ("str", False),
+                       "weights_reader": ("str", False)}  # module:callable for weights that are not a torch state dict
 
 
 def convert_source(source: dict, cache: Cache | None = None, base_dir: Path | None = None) -> Path:
@@ -225,7 +227,9 @@ PYTORCH = SourceKind(
     name="pytorch",
     fields={"weights": ("source", True), "architecture": ("architecture", True), "input_shape": ("list", True),
             "opset": ("int", False), "input_names": ("strlist", False), "output_names": ("strlist", False),
-            "custom_layers": ("map", False)},  # {module:Class: module:function}, see fetch.layers
+            "custom_layers": ("map", False),  # {module:Class: module:function}, see fetch.layers
+            "state_dict_key": ("str", False), "dynamic_axes": ("map", False),  # see fetch.convert
+            "inputs": ("list", False)},  # several inputs [{name, shape, dtype, high}] instead of input_shape
     fetch=convert_source, describe=_describe_pytorch, upstream_url=_upstream_pytorch, tree=lambda s: False,
     # no upstream sha256 of its own: keyed by the weights' sha256, the architecture and the exporter versions
     cached=lambda s, cache: converted_path(s, cache) if is_converted(s, cache) else None)
@@ -277,7 +281,15 @@ DEBIAN = SourceKind(
     probe=probe_debian, about=about_debian)
 
 
-SOURCE_KINDS: dict[str, SourceKind] = {k.name: k for k in (PYPI, URL, FILE, PYTORCH, BUNDLE, NPM, DEBIAN)}
+# --- compose: one ONNX model from a pipeline of ONNX files run in order (fetch/compose.py) ----
+
+COMPOSE = SourceKind(
+    name="compose",
+    fields={"parts": ("parts", True), "io_map": ("list", True), "sha256": ("sha", True), "size": ("int", False)},
+    fetch=fetch_compose, describe=describe_compose, upstream_url=upstream_compose, tree=lambda s: False)
+
+
+SOURCE_KINDS: dict[str, SourceKind] = {k.name: k for k in (PYPI, URL, FILE, PYTORCH, BUNDLE, NPM, DEBIAN, COMPOSE)}
 
 
 # --- one entry point per question, dispatching on `kind` ------------------------------------
