@@ -19,9 +19,8 @@ torch = pytest.importorskip("torch")
 from quantzoo.cache import Cache, sha256_file, tree_sha256  # noqa: E402
 from quantzoo.errors import QuantzooError  # noqa: E402
 from quantzoo.fetch import action, fetch_source  # noqa: E402
-from quantzoo.fetch.convert import (  # noqa: E402
-    ConversionError, conversion_key, conversion_report, converted_path, state_dict_mismatch,
-)
+from quantzoo.fetch.convert import ConversionError, conversion_key, conversion_report, converted_path  # noqa: E402
+from quantzoo.fetch.torchload import state_dict_mismatch  # noqa: E402
 from quantzoo.fetch.kinds import convert_source  # noqa: E402
 
 TINYNET = textwrap.dedent('''

@@ -107,7 +107,8 @@ def test_a_weights_reader_and_several_inputs_convert_and_check(tmp_path):
 
 def test_a_failing_weights_reader_is_named(tmp_path):
     pytest.importorskip("torch")
-    from quantzoo.fetch.convert import ConversionError, read_weights
+    from quantzoo.fetch.convert import ConversionError
+    from quantzoo.fetch.torchload import read_weights
 
     (tmp_path / "badreader.py").write_text("def read(path):\n    raise ValueError('not mine')\n")
     src = {"architecture": {"builder": "badreader:read", "weights_reader": "badreader:read"}}
