@@ -35,7 +35,7 @@ from .kinds import KINDS, REDUCE_REVISION, compare_batch
 from .preprocess import PREPROCESSORS, InputSpec, default_preprocessing
 from .result import Comparison
 from .stream import Stream, compared_outputs, fed_specs, first_step, run_batch, runner_of
-from .sources import find_source, model_labels, need_registry
+from .sources import fetched_params, find_source, model_labels, need_registry
 from .summary import summarize
 from .tasks import output_kind
 from ..threads import ort_options
@@ -200,22 +200,6 @@ def _run(sess, batches, names, kinds, contexts, progress, label, reference=None,
     return outs
 
 
-def _fetched_params(params: dict, cache: Cache, base_dir: Path | None) -> dict:
-    """`params` with every top-level value that is a source (``{kind, sha256, …}``: a tokenizer's
-    vocabulary) fetched into `cache` and replaced by its path; the cache key keeps the spec.
-
-    >>> _fetched_params({"max_length": 8}, None, None)
-    {'max_length': 8}
-    """
-    out = dict(params)
-    for k, v in params.items():
-        if isinstance(v, dict) and "kind" in v and "sha256" in v:
-            from ..fetch import fetch_source  # here: compare's evaluation takes Model values, fetch sits beside it
-
-            out[k] = str(fetch_source(v, cache, base_dir=base_dir))
-    return out
-
-
 def _chosen_outputs(params: dict, names: list[str], model_file: str) -> list[str]:
     """The outputs a preprocessing's ``compared_outputs`` param names (default: all), e.g. only
     the final mask of a network that also returns its deep-supervision side outputs.
@@ -335,7 +319,7 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
 
     def compute() -> Prepared:
         computed.append(True)
-        fed = _fetched_params(params, fetch_cache, model.path.parent if model is not None and model.path else None)
+        fed = fetched_params(params, fetch_cache, model.path.parent if model is not None and model.path else None)
         batches, samples, skipped = preprocess_source(source, adapter, fed, specs, path.name, bs, unbatched)
         # reductions need no labels, only the metric options (a detector's decoder and its thresholds)
         ctxs = [{"options": dict(params.get("metrics") or {})} for _ in kinds]

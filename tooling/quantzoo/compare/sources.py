@@ -176,3 +176,19 @@ def model_labels(model, sess, cache: Cache) -> list[str] | None:
                                 f"labels.key), found a {type(value).__name__}")
         return [str(x) for x in value]
     return None
+
+
+def fetched_params(params: dict, cache: Cache, base_dir: Path | None) -> dict:
+    """`params` with every top-level value that is a source (``{kind, sha256, …}``: a tokenizer's
+    vocabulary) fetched into `cache` and replaced by its path; the cache key keeps the spec.
+
+    >>> fetched_params({"max_length": 8}, None, None)
+    {'max_length': 8}
+    """
+    out = dict(params)
+    for k, v in params.items():
+        if isinstance(v, dict) and "kind" in v and "sha256" in v:
+            from ..fetch import fetch_source  # here, as elsewhere in this module: fetch sits beside compare
+
+            out[k] = str(fetch_source(v, cache, base_dir=base_dir))
+    return out
