@@ -29,7 +29,7 @@ def test_an_unbatched_input_keeps_its_shape_in_checks_and_loses_the_sample_axis_
     import pytest
 
     from quantzoo.compare.batches import check_feed, model_feed, unbatched_inputs
-    from quantzoo.compare.preprocess import InputSpec
+    from quantzoo.compare.inputs import InputSpec
     from quantzoo.errors import QuantzooError
 
     specs = [InputSpec("image", "tensor(float)", (1, 3, None, None)), InputSpec("w", "tensor(float)", (26,))]

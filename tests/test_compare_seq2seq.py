@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from quantzoo.compare import seq2seq as Q
-from quantzoo.compare.preprocess import InputSpec
+from quantzoo.compare.inputs import InputSpec
 from quantzoo.compare.stream import compared_outputs, fed_specs, first_step, run_batch, runner_of
 from quantzoo.customops import run
 from quantzoo.errors import QuantzooError

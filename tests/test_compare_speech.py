@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from quantzoo.compare import speech as SP
-from quantzoo.compare.preprocess import InputSpec
+from quantzoo.compare.inputs import InputSpec
 from quantzoo.errors import QuantzooError
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,

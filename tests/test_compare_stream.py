@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from quantzoo.compare import stream as S
 from quantzoo.compare.core import prepare
-from quantzoo.compare.preprocess import InputSpec
+from quantzoo.compare.inputs import InputSpec
 from quantzoo.errors import QuantzooError
 
 

@@ -224,7 +224,8 @@ def test_efficientnet_lite0_converts_and_names_the_coffee_photo_espresso(registr
     import onnxruntime as ort
     from PIL import Image
 
-    from quantzoo.compare.preprocess import InputSpec, image
+    from quantzoo.compare.inputs import InputSpec
+    from quantzoo.compare.preprocess import image
 
     m = registry.model("efficientnet-lite0")
     path = catalog_model("efficientnet-lite0")

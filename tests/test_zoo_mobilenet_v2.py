@@ -54,7 +54,8 @@ def test_the_catalog_model_loads_the_real_weights_and_names_a_foolbox_photo(regi
     import onnxruntime as ort
     from PIL import Image
 
-    from quantzoo.compare.preprocess import InputSpec, image
+    from quantzoo.compare.inputs import InputSpec
+    from quantzoo.compare.preprocess import image
     from quantzoo.fetch.convert import conversion_report
 
     m = registry.model("mobilenet-v2")

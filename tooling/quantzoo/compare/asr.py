@@ -92,7 +92,7 @@ def log_mel(audio: np.ndarray, frames: int) -> np.ndarray:
 
 def whisper_mel(data, params: dict, inputs: list) -> dict:
     """A recording -> the ``mel`` input: `log_mel` of the audio at 16 kHz over ``frames`` hops."""
-    from .preprocess import np_dtype
+    from .inputs import np_dtype
     from .speech import _audio_of, resample
 
     name = params.get("input", "mel")

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import QuantzooError
 from .datasets import Sample
-from .preprocess import PREPROCESSORS, InputSpec
+from .inputs import InputSpec
+from .preprocess import PREPROCESSORS
 from .sources import Source
 
 

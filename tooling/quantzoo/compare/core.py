@@ -32,7 +32,8 @@ from ..errors import QuantzooError
 from .batches import Prepared, load_prepared, model_feed, preprocess_source, save_prepared, unbatched_inputs
 from .datasets import DATASET_ADAPTERS, Sample
 from .kinds import KINDS, REDUCE_REVISION, compare_batch
-from .preprocess import PREPROCESSORS, InputSpec, default_preprocessing
+from .inputs import InputSpec
+from .preprocess import PREPROCESSORS, default_preprocessing
 from .result import Comparison
 from .stream import Stream, compared_outputs, fed_specs, first_step, run_batch, runner_of
 from .sources import fetched_params, find_source, model_labels, need_registry

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantzooError
-from . import metrics as M
+from . import measures as M
 from .samples import Sample, thin
 from .speech import Audio, resample
 
@@ -177,14 +177,14 @@ def audio_window(data, params: dict, inputs: list) -> dict:
     """A recording -> the model's one input: samples at ``sample_rate``, cut or zero-padded at the
     end to the input's fixed per-sample size, in its per-sample shape ([43844, 1]).
 
-    >>> from .preprocess import InputSpec
+    >>> from .inputs import InputSpec
     >>> y = audio_window(Audio(np.ones(3, np.float32), 8), {}, [InputSpec("x", "tensor(float)", (None, 4, 1))])
     >>> y["x"].shape, y["x"].ravel().tolist()
     ((4, 1), [1.0, 1.0, 1.0, 0.0])
     """
-    from .preprocess import _single, np_dtype
+    from .inputs import np_dtype, single_input
 
-    spec = _single(inputs, "audio-window")
+    spec = single_input(inputs, "audio-window")
     if not isinstance(data, Audio):
         raise QuantzooError(f"the audio-window preprocessor reads a generated recording (an Audio), found a "
                             f"{type(data).__name__}; use a dataset whose adapter is synthesised-notes or wav-files")

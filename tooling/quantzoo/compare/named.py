@@ -19,7 +19,8 @@ import numpy as np
 from ..cache import Cache, key_of, sha256_file, write_json
 from ..errors import QuantzooError
 from .datasets import DATASET_ADAPTERS
-from .preprocess import PREPROCESSORS, InputSpec
+from .inputs import InputSpec
+from .preprocess import PREPROCESSORS
 from .tasks import TASKS
 
 VERSION = 1

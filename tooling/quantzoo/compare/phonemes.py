@@ -224,7 +224,7 @@ def phoneme_input(data, params: dict, inputs: list) -> dict:
     (their count) and ``scales`` = [``noise_scale``, ``length_scale``, ``noise_w``] (defaults 0, 1,
     0: no noise, so the output is deterministic). Name the manifest's ``unbatched: [scales]``.
 
-    >>> from .preprocess import InputSpec
+    >>> from .inputs import InputSpec
     >>> specs = [InputSpec("input", "tensor(int64)", (None, None)), InputSpec("input_lengths", "tensor(int64)", (None,)),
     ...          InputSpec("scales", "tensor(float)", (3,))]
     >>> f = phoneme_input(np.array([1, 0, 5, 0, 2]), {}, specs); f["input"].tolist(), int(f["input_lengths"]), f["scales"].tolist()

@@ -30,43 +30,9 @@ from . import phonemes as _phonemes
 from . import sentences as _sentences
 from . import speaker as _speaker
 from . import speech as _speech
+from .inputs import InputSpec, np_dtype, single_input
 from .inverse import TEXT_LINE_DEFAULTS, min_max, text_line_inverse, unnormalise
 
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """One model input as onnxruntime reports it: dims are ints, or None where dynamic."""
-
-    name: str
-    dtype: str
-    shape: tuple
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-
-
-_NP_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-              "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(int8)": np.int8,
-              "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
-
-
-def np_dtype(spec: InputSpec):
-    try:
-        return _NP_DTYPES[spec.dtype]
-    except KeyError:
-        raise QuantzooError(f"model input {spec.name!r} has type {spec.dtype}, which compare cannot feed; "
-                            f"supported: {', '.join(_NP_DTYPES)}") from None
-
-
-def _single(inputs: list[InputSpec], adapter: str) -> InputSpec:
-    if len(inputs) != 1:
-        raise QuantzooError(f"preprocessing adapter {adapter!r} feeds one input, but the model has "
-                            f"{len(inputs)}: {', '.join(i.name for i in inputs)}; use the 'arrays' adapter "
-                            "with .npz files naming each input")
-    return inputs[0]
 
 
 def magika_features(data: bytes, beg_size: int = 1024, end_size: int = 1024, block_size: int = 4096,
@@ -103,7 +69,7 @@ def _read_ends(path: Path, block_size: int) -> bytes:
 
 def magika_bytes(data: Any, params: dict, inputs: list[InputSpec]) -> dict[str, np.ndarray]:
     """File bytes -> magika's int32 [beg_size + end_size] feature vector (see `magika_features`)."""
-    spec = _single(inputs, "magika-bytes")
+    spec = single_input(inputs, "magika-bytes")
     p = {k: int(params[k]) for k in ("beg_size", "end_size", "block_size", "padding_token") if k in params}
     block = p.get("block_size", 4096)
     raw = data if isinstance(data, (bytes, bytearray)) else _read_ends(Path(data), block)
@@ -219,7 +185,7 @@ def image(data: Any, params: dict, inputs: list[InputSpec]) -> dict[str, np.ndar
     """
     from PIL import Image
 
-    spec = _single(inputs, "image")
+    spec = single_input(inputs, "image")
     layout = _layout(spec, params)
     channels = _channels(spec, layout)
     img = data if isinstance(data, Image.Image) else Image.open(data)
@@ -242,7 +208,7 @@ def text_line_image(data: Any, params: dict, inputs: list[InputSpec]) -> dict[st
     """
     from PIL import Image
 
-    spec = _single(inputs, "text-line-image")
+    spec = single_input(inputs, "text-line-image")
     layout = _layout(spec, params)
     channels = _channels(spec, layout)
     fh, fw = _hw(spec, layout)
@@ -287,7 +253,7 @@ def arrays(data: Any, params: dict, inputs: list[InputSpec]) -> dict[str, np.nda
     by_name = {i.name: i for i in inputs}
     feed = {}
     for k, v in data.items():
-        spec = _single(inputs, "arrays") if k is None else by_name.get(k)
+        spec = single_input(inputs, "arrays") if k is None else by_name.get(k)
         if spec is None:
             raise QuantzooError(f"array {k!r} does not name a model input; the model's inputs are "
                                 f"{', '.join(by_name)}")

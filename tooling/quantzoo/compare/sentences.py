@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import QuantzooError
-from . import metrics as M
+from . import measures as M
 from .samples import Sample, thin
 
 UNK, CLS, SEP, PAD = "[UNK]", "[CLS]", "[SEP]", "[PAD]"

@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import QuantzooError
-from .preprocess import InputSpec, np_dtype
+from .inputs import InputSpec, np_dtype
 
 PAD = -1  # the generated ids after a sequence's end
 

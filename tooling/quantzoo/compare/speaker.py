@@ -166,9 +166,9 @@ def speaker_mels(data, params: dict, inputs: list) -> dict:
     """A recording -> one partial utterance: [frames, 40] power mel frames (`mel_spectrogram`) of
     the recording at 16 kHz, its volume normalised, the middle ``frames`` (the input's frame
     count when fixed, else ``params.frames``, 160) kept."""
-    from .preprocess import _single, np_dtype
+    from .inputs import np_dtype, single_input
 
-    spec = _single(inputs, "speaker-mels")
+    spec = single_input(inputs, "speaker-mels")
     if not isinstance(data, Audio):
         raise QuantzooError(f"the speaker-mels preprocessor reads recordings (an Audio), found a {type(data).__name__}; "
                             "use a dataset whose adapter is espeak-speakers or wav-files")

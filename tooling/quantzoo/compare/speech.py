@@ -302,9 +302,9 @@ def audio_input(data, params: dict, inputs: list) -> dict:
     """A recording -> the model's one sample-fed input: float32 samples at ``sample_rate``
     (resampled when the recording's rate differs). A streamed model cuts it into windows
     (`stream`)."""
-    from .preprocess import _single, np_dtype
+    from .inputs import np_dtype, single_input
 
-    spec = _single(inputs, "audio")
+    spec = single_input(inputs, "audio")
     a = _audio_of(data)
     x = resample(a.samples, a.rate, int(params.get("sample_rate", a.rate)))
     return {spec.name: x.astype(np_dtype(spec))}
@@ -315,14 +315,14 @@ def audio_frame(data, params: dict, inputs: list) -> dict:
     centred (cut or zero-padded), normalised as torchcrepe does: minus its mean, divided by its
     standard deviation (n − 1; at least 1e-10).
 
-    >>> from .preprocess import InputSpec
+    >>> from .inputs import InputSpec
     >>> y = audio_frame(Audio(np.array([1, 2, 3, 4], np.float32), 4), {}, [InputSpec("f", "tensor(float)", (None, 4))])
     >>> [round(float(v), 4) for v in y["f"]]
     [-1.1619, -0.3873, 0.3873, 1.1619]
     """
-    from .preprocess import _single, np_dtype
+    from .inputs import np_dtype, single_input
 
-    spec = _single(inputs, "audio-frame")
+    spec = single_input(inputs, "audio-frame")
     a = _audio_of(data)
     x = resample(a.samples, a.rate, int(params.get("sample_rate", a.rate))).astype(np.float64)
     n = spec.shape[-1] if isinstance(spec.shape[-1], int) else int(params.get("window", 1024))

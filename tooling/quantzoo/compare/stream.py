@@ -36,7 +36,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import QuantzooError
-from .preprocess import InputSpec, np_dtype
+from .inputs import InputSpec, np_dtype
 from .seq2seq import decode_of
 
 

@@ -154,10 +154,10 @@ def compose_files(paths: list[Path], names: list[str], io_map, where: str = "com
     return compose_models(models, names, io_map, where, shas).SerializeToString(deterministic=True)
 
 
-def fetch_compose(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
-    """Fetch every part (each verified by its own sha256), compose them, land the result verified
-    against the manifest's sha256 and size."""
-    from .kinds import describe, fetch_source  # the record lives in kinds.py, which imports this module
+def fetch_compose(source: dict, cache: Cache, base_dir: Path | None, *, fetch_part, describe) -> Path:
+    """Fetch every part with `fetch_part` (the source kinds' `fetch_source`: each part verified by
+    its own sha256), compose them, land the result verified against the manifest's sha256 and size.
+    The record in kinds.py hands the kinds' own functions in, so this module never imports it."""
     from .land import land_file, temp_file
 
     parts = source.get("parts") or []
@@ -165,7 +165,7 @@ def fetch_compose(source: dict, cache: Cache, base_dir: Path | None = None) -> P
     names = [str(p.get("name")) for p in parts]
     paths = []
     for p in parts:
-        got = fetch_source(p["source"], cache, base_dir=base_dir)
+        got = fetch_part(p["source"], cache, base_dir=base_dir)
         if got.is_dir():
             raise ComposeError(f"{where}: part {p.get('name')!r} ({describe(p['source'])}) is a folder; each part "
                                "must be one ONNX file")
@@ -176,18 +176,15 @@ def fetch_compose(source: dict, cache: Cache, base_dir: Path | None = None) -> P
     return land_file(tmp, source, cache, f"{where} (composed with onnx.compose, revision {COMPOSE_REVISION})")
 
 
-def describe_compose(source: dict) -> str:
-    from .kinds import describe
-
+def describe_compose(source: dict, describe) -> str:
+    """'compose(a -> b)', each part described by `describe` (the source kinds')."""
     parts = source.get("parts") or []
     return "compose(" + " -> ".join(describe(p["source"]) for p in parts if isinstance(p, dict)
                                    and isinstance(p.get("source"), dict)) + ")"
 
 
-def upstream_compose(source: dict) -> str | None:
-    """The first part's origin (the pipeline's package)."""
-    from .kinds import upstream_url
-
+def upstream_compose(source: dict, upstream_url) -> str | None:
+    """The first part's origin (the pipeline's package), found by `upstream_url` (the source kinds')."""
     for p in source.get("parts") or []:
         if isinstance(p, dict) and isinstance(p.get("source"), dict):
             url = upstream_url(p["source"])

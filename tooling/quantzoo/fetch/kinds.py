@@ -286,7 +286,10 @@ DEBIAN = SourceKind(
 COMPOSE = SourceKind(
     name="compose",
     fields={"parts": ("parts", True), "io_map": ("list", True), "sha256": ("sha", True), "size": ("int", False)},
-    fetch=fetch_compose, describe=describe_compose, upstream_url=upstream_compose, tree=lambda s: False)
+    # a part is any source: the kinds' own functions go in (defined below; looked up at call time)
+    fetch=lambda s, cache, base: fetch_compose(s, cache, base, fetch_part=fetch_source, describe=describe),
+    describe=lambda s: describe_compose(s, describe), upstream_url=lambda s: upstream_compose(s, upstream_url),
+    tree=lambda s: False)
 
 
 SOURCE_KINDS: dict[str, SourceKind] = {k.name: k for k in (PYPI, URL, FILE, PYTORCH, BUNDLE, NPM, DEBIAN, COMPOSE)}
