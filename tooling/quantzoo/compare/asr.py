@@ -3,8 +3,8 @@
 
 - `log_mel`: Whisper's front end (whisper/audio.py) in numpy: 16 kHz audio zero-padded (or cut) to
   ``frames`` hops of 160 samples, a 400-point STFT with a periodic Hann window (centred, reflect
-  padding, the last frame dropped), power spectrum, 80 Slaney mel filters (`mel_filters`, librosa's
-  formula, which Whisper's mel_filters.npz holds), log10 clamped at 1e-10, floored 8 below its
+  padding, the last frame dropped; `mel.stft`), power spectrum, 80 Slaney mel filters (`mel_filters`,
+  librosa's formula, which Whisper's mel_filters.npz holds), log10 clamped at 1e-10, floored 8 below its
   maximum, then (x + 4) / 4. Whisper pads to 30 s; here the padding is to the ``frames`` the manifest
   names and the encoder's positional embedding is cut to match.
 - `token_text`: token ids -> text through a byte-level BPE vocabulary (GPT-2's: each character of a
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantzooError
+from . import mel as MEL
 from .samples import Sample, thin
 
 SAMPLE_RATE = 16000
@@ -39,36 +40,15 @@ N_MELS = 80
 
 # --- the front end ----------------------------------------------------------------------------
 
-def _hz_to_mel(f):
-    """Slaney's mel scale (librosa, htk=False): linear below 1 kHz, logarithmic above."""
-    f = np.asarray(f, dtype=np.float64)
-    lin = f / (200.0 / 3)
-    logstep = np.log(6.4) / 27.0
-    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / logstep, lin)
-
-
-def _mel_to_hz(m):
-    m = np.asarray(m, dtype=np.float64)
-    logstep = np.log(6.4) / 27.0
-    return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * (200.0 / 3))
-
-
 @lru_cache(maxsize=4)
 def mel_filters(n_mels: int = N_MELS, n_fft: int = N_FFT, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """[n_mels, n_fft/2 + 1] triangular filters with Slaney area normalisation (librosa.filters.mel).
+    """[n_mels, n_fft/2 + 1] float32 Slaney filters (`mel.mel_filters`, librosa.filters.mel), as
+    Whisper's mel_filters.npz holds them.
 
     >>> f = mel_filters(); f.shape, round(float(f.sum()), 4)
     ((80, 201), 1.999)
     """
-    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
-    pts = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(rate / 2), n_mels + 2))
-    fdiff = np.diff(pts)
-    ramps = pts[:, None] - freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    w = np.maximum(0, np.minimum(lower, upper))
-    w *= (2.0 / (pts[2:n_mels + 2] - pts[:n_mels]))[:, None]
-    return w.astype(np.float32)
+    return MEL.mel_filters(rate, n_fft, n_mels).astype(np.float32)
 
 
 def log_mel(audio: np.ndarray, frames: int) -> np.ndarray:
@@ -80,10 +60,8 @@ def log_mel(audio: np.ndarray, frames: int) -> np.ndarray:
     x = np.zeros(frames * HOP, dtype=np.float64)
     a = np.asarray(audio, dtype=np.float64)[:len(x)]
     x[:len(a)] = a
-    x = np.pad(x, N_FFT // 2, mode="reflect")
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann (torch.hann_window)
-    idx = np.arange(frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
-    power = np.abs(np.fft.rfft(x[idx] * window, axis=-1)) ** 2  # [frames, 201]: the last STFT frame dropped
+    # [frames, 201]: centred frames (reflect padding), the last STFT frame dropped
+    power = np.abs(MEL.stft(x, N_FFT, HOP, N_FFT // 2, "reflect")[:frames]) ** 2
     mel = mel_filters().astype(np.float64) @ power.T
     spec = np.log10(np.maximum(mel, 1e-10))
     spec = np.maximum(spec, spec.max() - 8.0)

@@ -5,8 +5,8 @@ A speech synthesiser (Piper's VITS) predicts each phoneme's duration, so a compr
 audio can be longer or shorter than the float model's, and a waveform difference says little once
 one phoneme moved by a frame. Each recording is compared as its mel spectrogram — VITS's own
 analysis: reflect-padded STFT of 1024 samples (Hann window) every 256 samples, magnitude, 80
-mel bands of librosa's Slaney scale and area normalisation from 0 Hz to half the rate (`mel_filters`)
-— over the frames both have (the longer one truncated to the shorter):
+mel bands of librosa's Slaney scale and area normalisation from 0 Hz to half the rate
+(`mel.mel_filters`) — over the frames both have (the longer one truncated to the shorter):
 
 - ``mel_snr_db``: 10·log10(Σ float mel² / Σ (float mel − compressed mel)²), pooled over every
   frame and band of every recording (like `measures.pooled_snr_db`; identical audio scores the
@@ -24,58 +24,27 @@ Numpy only, like `metrics`.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
+from . import mel as MEL
 from . import metrics as M
 
 N_FFT, HOP, N_MELS = 1024, 256, 80  # VITS/Piper's mel analysis at 22.05 kHz
 
 
-def _hz_to_mel(f):
-    """librosa's Slaney mel scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above.
-
-    >>> float(_hz_to_mel(1000.0)), round(float(_hz_to_mel(6400.0)), 6)
-    (15.0, 42.0)
-    """
-    f = np.asarray(f, dtype=np.float64)
-    lin = f / (200.0 / 3)
-    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(f >= 1000.0, log, lin)
-
-
-def _mel_to_hz(m):
-    m = np.asarray(m, dtype=np.float64)
-    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
-
-
-def mel_filters(rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS, fmin: float = 0.0,
-                fmax: float | None = None) -> np.ndarray:
-    """[n_mels, n_fft // 2 + 1] triangular filters, as librosa.filters.mel(htk=False,
-    norm="slaney"): centres evenly spaced on the Slaney mel scale, each triangle scaled to
-    2 / its width in Hz.
-
-    >>> fb = mel_filters(22050); fb.shape, bool((fb >= 0).all())
-    ((80, 513), True)
-    """
-    fmax = rate / 2.0 if fmax is None else float(fmax)
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
-    width = np.diff(edges)
-    ramps = edges[:, None] - freqs[None, :]
-    lower = -ramps[:-2] / width[:-1, None]
-    upper = ramps[2:] / width[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
-
-
-_FILTERS: dict = {}
+@lru_cache(maxsize=8)
+def _filters(rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """`mel.mel_filters` from 0 Hz to rate / 2, computed once per analysis (read only)."""
+    return MEL.mel_filters(rate, n_fft, n_mels)
 
 
 def mel_spectrogram(x: np.ndarray, rate: int, n_fft: int = N_FFT, hop: int = HOP, n_mels: int = N_MELS) -> np.ndarray:
     """[frames, n_mels] mel magnitudes of a mono recording, as VITS computes them: the signal
     reflect-padded by (n_fft − hop) / 2 on each side, frames of n_fft every hop (no centring), a
-    periodic Hann window, |rFFT|, the mel filters (`mel_filters`). len(x) / hop frames when hop
-    divides the length (Piper's audio always is a multiple of 256 samples).
+    periodic Hann window, |rFFT| (`mel.stft`), the Slaney filters (`mel.mel_filters`). len(x) / hop
+    frames when hop divides the length (Piper's audio always is a multiple of 256 samples).
 
     >>> mel_spectrogram(np.zeros(2048, np.float32), 22050).shape
     (8, 80)
@@ -84,16 +53,7 @@ def mel_spectrogram(x: np.ndarray, rate: int, n_fft: int = N_FFT, hop: int = HOP
     pad = (n_fft - hop) // 2
     if len(x) <= pad:  # too short to reflect: no frame
         return np.zeros((0, n_mels))
-    y = np.pad(x, (pad, pad), mode="reflect")
-    if len(y) < n_fft:
-        return np.zeros((0, n_mels))
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # torch.hann_window (periodic)
-    spec = np.abs(np.fft.rfft(frames * window, axis=-1))
-    key = (int(rate), n_fft, n_mels)
-    if key not in _FILTERS:
-        _FILTERS[key] = mel_filters(int(rate), n_fft, n_mels)
-    return spec @ _FILTERS[key].T
+    return np.abs(MEL.stft(x, n_fft, hop, pad, "reflect")) @ _filters(int(rate), n_fft, n_mels).T
 
 
 def mel_components(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:

@@ -11,9 +11,10 @@
   recording is resampled to 16 kHz, its volume raised to −30 dBFS (``normalize_volume``, increase
   only), its power mel spectrogram computed as ``librosa.feature.melspectrogram(sr=16000,
   n_fft=400, hop_length=160, n_mels=40)`` does (periodic Hann window, frames centred with zero
-  padding — librosa ≥ 0.10's ``pad_mode="constant"`` —, Slaney mel scale and area normalisation,
-  power 2, no log; `mel_spectrogram`), and the ``frames`` (160: 1.6 s) frames at the middle of the
-  utterance are the sample (zero-padded at the end when shorter, as Resemblyzer pads the wave).
+  padding — librosa ≥ 0.10's ``pad_mode="constant"`` —, Slaney mel scale and area normalisation
+  (`mel.mel_filters`), power 2, no log; `mel_spectrogram`), and the ``frames`` (160: 1.6 s) frames
+  at the middle of the utterance are the sample (zero-padded at the end when shorter, as
+  Resemblyzer pads the wave).
   Resemblyzer also drops long silences with webrtcvad; espeak's own leading and trailing silence
   is trimmed here instead, and pauses within a phrase are kept.
 
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantzooError
+from . import mel as MEL
 from .samples import Sample, thin
 from .speech import ESPEAK_RATE, Audio, check_espeak, resample, source_text, speak, trimmed_extent
 
@@ -44,48 +46,6 @@ INT16_MAX = 2 ** 15 - 1
 
 # --- the mel frontend ---------------------------------------------------------------------------
 
-def hz_to_mel(hz):
-    """Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
-
-    >>> round(float(hz_to_mel(1000.0)), 9), round(float(hz_to_mel(6400.0)), 9)
-    (15.0, 42.0)
-    """
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
-    lin = hz / f_sp
-    return np.where(hz >= min_log_hz, min_log_hz / f_sp + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, lin)
-
-
-def mel_to_hz(mel):
-    """The inverse of `hz_to_mel`.
-
-    >>> round(float(mel_to_hz(hz_to_mel(3000.0))), 9)
-    3000.0
-    """
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
-    min_log_mel = min_log_hz / f_sp
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
-
-
-def mel_filters(rate: int = SAMPLE_RATE, n_fft: int = WINDOW, n_mels: int = MELS) -> np.ndarray:
-    """[n_mels, n_fft // 2 + 1] triangular filters as ``librosa.filters.mel(sr=rate, n_fft=n_fft,
-    n_mels=n_mels)``: centres evenly spaced on the Slaney mel scale from 0 Hz to rate / 2, each
-    filter divided by its width in Hz / 2 (``norm="slaney"``: equal area).
-
-    >>> w = mel_filters(); w.shape, int(w[:, 0].astype(bool).sum()), bool((w >= 0).all())
-    ((40, 201), 0, True)
-    """
-    fft_hz = np.linspace(0.0, rate / 2.0, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(rate / 2.0), n_mels + 2))
-    widths = np.diff(edges)
-    ramps = edges[:, None] - fft_hz[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
-
-
 def power_spectrogram(wav: np.ndarray, n_fft: int = WINDOW, hop: int = HOP) -> np.ndarray:
     """[1 + len // hop, n_fft // 2 + 1] |STFT|² with a periodic Hann window, frames centred on
     multiples of `hop` (the wave zero-padded by n_fft // 2 on both sides).
@@ -93,11 +53,7 @@ def power_spectrogram(wav: np.ndarray, n_fft: int = WINDOW, hop: int = HOP) -> n
     >>> power_spectrogram(np.zeros(1600)).shape
     (11, 201)
     """
-    x = np.pad(np.asarray(wav, dtype=np.float64), n_fft // 2)
-    frames = 1 + (len(x) - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
-    spec = np.fft.rfft(x[idx] * window, axis=1)
+    spec = MEL.stft(wav, n_fft, hop, n_fft // 2, "constant")
     return spec.real ** 2 + spec.imag ** 2
 
 
@@ -105,7 +61,8 @@ def mel_spectrogram(wav: np.ndarray, rate: int = SAMPLE_RATE, n_fft: int = WINDO
                     n_mels: int = MELS) -> np.ndarray:
     """[frames, n_mels] float32 power mel spectrogram, as Resemblyzer's ``wav_to_mel_spectrogram``."""
     # einsum, not a BLAS matmul: OpenBLAS threads fight onnxruntime's on a small machine
-    return np.einsum("tf,mf->tm", power_spectrogram(wav, n_fft, hop), mel_filters(rate, n_fft, n_mels)).astype(np.float32)
+    filters = MEL.mel_filters(rate, n_fft, n_mels)
+    return np.einsum("tf,mf->tm", power_spectrogram(wav, n_fft, hop), filters).astype(np.float32)
 
 
 def normalize_volume(wav: np.ndarray, target_dbfs: float = TARGET_DBFS, increase_only: bool = True) -> np.ndarray:
