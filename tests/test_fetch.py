@@ -279,3 +279,21 @@ def test_quantzoo_fetch_reports_a_failed_source_and_exits_1(tmp_path):
     assert r.returncode == 1
     assert "FAILED  tiny" in r.stdout and PAYLOAD_SHA in r.stdout
     assert "1 of 2 sources failed" in r.stderr
+
+
+def test_a_models_judge_is_fetched_with_its_sources():
+    """A model's judge (compare/judge.py) is fetched with it: its float source and its labels file."""
+    from types import SimpleNamespace as N
+
+    from quantzoo.fetch.cli import registry_sources
+
+    asr = N(id="asr", task="speech-recognition", path=None,
+            source={"kind": "file", "path": "a.onnx", "sha256": "a" * 64},
+            labels={"file": {"kind": "file", "path": "v.txt", "sha256": "b" * 64}}, dataset=None, preprocessing={})
+    tts = N(id="tts", task="speech-synthesis", path=None, source={"kind": "file", "path": "t.onnx", "sha256": "c" * 64},
+            labels=None, dataset=None, preprocessing={"params": {"metrics": {"judge": {"model": "asr"}}}})
+    reg = N(models={"asr": asr, "tts": tts}, datasets={})
+    assert [i for i, _, _ in registry_sources(reg, [tts], [])] == ["tts", "tts judge asr", "tts judge asr labels"]
+    # a judge that cannot judge is not fetched here: the build reports it for that model (pipeline.run.judged)
+    reg.models["asr"] = N(**{**vars(asr), "task": "classification"})
+    assert [i for i, _, _ in registry_sources(reg, [tts], [])] == ["tts"]

@@ -120,6 +120,16 @@ def test_threshold_needs_exactly_one_bound_and_a_real_output(tmp_path):
     assert "threshold.output: expected one of the model's outputs ['y'], found 'z'" in str(e.value)
 
 
+def test_a_judge_must_name_a_model_of_the_registry(tmp_path):
+    judged = GOOD_MODEL.replace("preprocessing: {adapter: arrays}",
+                                "preprocessing: {adapter: arrays, params: {metrics: {judge: {model: %s}}}}")
+    assert load_registry(make_zoo(tmp_path / "a", judged % "tiny")).model("tiny")  # the folder exists
+    with pytest.raises(ManifestError, match=r"metrics.judge.model: no model 'asr' in .*; known: tiny"):
+        load_registry(make_zoo(tmp_path / "b", judged % "asr"))
+    with pytest.raises(ManifestError, match=r"preprocessing.params.metrics.judge: the judge must be a mapping"):
+        load_registry(make_zoo(tmp_path / "c", judged.replace("{model: %s}", "asr")))
+
+
 def test_variant_ids_map_to_modes():
     assert parse_variant("fp16").mode == "fp16" and parse_variant("fp16").nbits is None
     assert parse_variant("linear-sym-3").mode == "linear_symmetric"

@@ -106,6 +106,22 @@ def zoo_root(override: str | os.PathLike | None = None) -> Path:
     return Path(override or os.environ.get("QUANTZOO_ZOO") or "zoo").resolve()
 
 
+def _check_judge(preprocessing: Any, root: Path, c: Checker) -> None:
+    """A judge (``preprocessing.params.metrics.judge``, compare/judge.py) must be well formed and
+    name a model folder of this registry."""
+    from .compare.judge import judge_id
+
+    where = "preprocessing.params.metrics.judge"
+    try:
+        ident = judge_id(preprocessing, "the judge") if isinstance(preprocessing, dict) else None
+    except (QuantzooError, AttributeError) as e:
+        c.bad(where, str(e))
+        return
+    if ident is not None and not (root / "models" / ident / "model.yaml").is_file():
+        known = sorted(p.name for p in (root / "models").iterdir() if (p / "model.yaml").is_file())
+        c.bad(f"{where}.model", f"no model {ident!r} in {root / 'models'}; known: {', '.join(known) or 'none'}")
+
+
 def load_registry(root: str | os.PathLike | None = None) -> Registry:
     """Load and validate every manifest under `root`; raise one ManifestError listing all problems.
 
@@ -156,6 +172,7 @@ def load_registry(root: str | os.PathLike | None = None) -> Registry:
                     and not (root / "datasets" / f"{ds}.yaml").exists():
                 c.bad("dataset", f"no dataset {ds!r} in {root / 'datasets'}; "
                                  f"known: {', '.join(sorted(datasets)) or 'none'}")
+            _check_judge(doc.get("preprocessing"), root, c)
             outs = [o.get("name") for o in doc.get("outputs") or [] if isinstance(o, dict)]
             thr = doc.get("threshold")
             if isinstance(thr, dict) and isinstance(thr.get("output"), str) and outs and thr["output"] not in outs:

@@ -32,6 +32,7 @@ from ..errors import QuantzooError
 from .batches import Prepared, load_prepared, model_feed, preprocess_source, save_prepared, unbatched_inputs
 from .datasets import DATASET_ADAPTERS, Sample
 from .kinds import KINDS, REDUCE_REVISION, compare_batch
+from .judge import Judge, judge_of
 from .inputs import InputSpec
 from .preprocess import PREPROCESSORS, default_preprocessing
 from .result import Comparison
@@ -107,6 +108,7 @@ class Evaluation:
     unbatched: tuple = ()              # inputs fed without a batch axis (`batches.model_feed`)
     stream: Stream | None = None       # the runner: a streamed model's windows and state, a decoder (`stream`)
     specs: tuple = ()                  # the model's inputs (a streamed model's state and constants)
+    judge: Judge | None = None         # another model's float model that reads the outputs (`judge`)
 
     @property
     def n(self) -> int:
@@ -168,6 +170,9 @@ class Evaluation:
                 for m, vals in compare_batch(self.kinds[j], ref_b, q_b, ctx).items():
                     per.setdefault(m, []).extend(vals)
                 start += n_b
+            if self.judge is not None:  # over every batch at once: the judge runs its own batches
+                per.update(self.judge.metrics(self.kinds[j], self.reference[j], outs[j], self.prepared.labels,
+                                              self.contexts[j]["options"]))
             metrics[name] = {m: summarize(m, v, self.clusters) for m, v in per.items()}
         t3 = time.perf_counter()
         qinfo = _model_info(qpath)
@@ -360,7 +365,8 @@ def prepare(full_precision_model: str | os.PathLike, sample_data: Any = None, *,
                       task=task, describe=source.describe, prepared=prepared, output_names=names, kinds=kinds,
                       contexts=contexts, signature=_signature(sess), batch_size=bs, cache_hit=hit, timings=timings,
                       clusters=[cluster(k) for k in prepared.keys] if cluster is not None else None,
-                      custom_ops=ops or None, unbatched=unbatched, stream=stream, specs=tuple(all_specs))
+                      custom_ops=ops or None, unbatched=unbatched, stream=stream, specs=tuple(all_specs),
+                      judge=judge_of(model, registry, fetch_cache) if model is not None else None)
 
 
 def compare_models(full_precision_model: str | os.PathLike, quantized_model: str | os.PathLike,

@@ -259,6 +259,17 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("duration_diff_s", "duration difference", "abs", False, False,
            "absolute difference between the compressed and the float model's audio lengths in seconds (durations "
            "are predicted), averaged over the recordings", None, _WAVE),
+    # intelligibility: the manifest's judge (a speech recogniser's float model, judge.py) transcribes the audio
+    Metric("asr_wer", "ASR WER vs text", "fraction", False, False,
+           "word error rate of the judge's transcripts of the compressed model's audio (the manifest's metrics.judge: "
+           "a speech recogniser's float model) against the text that was spoken, pooled over the recordings (the "
+           "interval resamples recordings)", None, _WAVE, pool=lambda rows: _wer_pool(rows)),
+    Metric("asr_wer_float", "float ASR WER vs text", "fraction", False, False,
+           "word error rate of the judge's transcripts of the float model's audio against the text that was spoken, "
+           "pooled over the recordings", None, _WAVE, pool=lambda rows: _wer_pool(rows)),
+    Metric("asr_wer_vs_float", "ASR WER vs float", "fraction", False, False,
+           "word error rate of the judge's transcripts of the compressed model's audio against its transcripts of the "
+           "float model's audio, pooled over the recordings", None, _WAVE, pool=lambda rows: _wer_pool(rows)),
     # sentence embeddings (sentences.py): rows [doc, R, ratings, embedding(s)], pooled over document pairs
     Metric("spearman", "Spearman vs humans", "ratio", True, False,
            "Spearman correlation of the compressed model's cosine similarities with the human similarity ratings, "

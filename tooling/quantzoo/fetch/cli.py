@@ -42,7 +42,10 @@ def fetch_all(items: list[tuple[str, dict, Path | None]], cache: Cache, jobs: in
 
 
 def registry_sources(reg, models, datasets) -> list[tuple[str, dict, Path | None]]:
-    """Every source the named models and datasets need: the model, its label file, its dataset."""
+    """Every source the named models and datasets need: the model, its label file, its judge's
+    float model and labels, its dataset."""
+    from ..compare.judge import judge_model
+
     items: list[tuple[str, dict, Path | None]] = []
     seen = set()
 
@@ -59,6 +62,14 @@ def registry_sources(reg, models, datasets) -> list[tuple[str, dict, Path | None
         add(m.id, source, m.path.parent if m.path else None)
         if isinstance(m.labels, dict) and "file" in m.labels:
             add(f"{m.id} labels", m.labels["file"], m.path.parent if m.path else None)
+        try:  # another model's float model reads this one's outputs (compare/judge.py)
+            judge = judge_model(m, reg)
+        except QuantzooError:  # reported for that model when the build plans it (pipeline.run.judged)
+            judge = None
+        if judge is not None:
+            add(f"{m.id} judge {judge.id}", judge.source, judge.path.parent if judge.path else None)
+            if isinstance(judge.labels, dict) and "file" in judge.labels:
+                add(f"{m.id} judge {judge.id} labels", judge.labels["file"], judge.path.parent if judge.path else None)
     wanted = list(datasets)
     for m in models:
         ds = reg.datasets.get(m.dataset)

@@ -71,16 +71,21 @@ def evaluation_identity(model, dataset) -> dict:
     return identity
 
 
-def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, version: str = __version__) -> str:
+def comparison_key(artifact_sha256: str, float_sha256: str, identity: dict, version: str = __version__,
+                   judge: dict | None = None) -> str:
     """The cache key of a comparison: artifact bytes, float bytes, evaluation data, tool version
-    and the metrics' own revision (so a changed metric definition is never served from cache).
+    and the metrics' own revision (so a changed metric definition is never served from cache);
+    with a judge model (`compare.judge.identity`: its float sha256 and manifest), that too.
 
     >>> comparison_key("a" * 64, "f" * 64, {}) == comparison_key("b" * 64, "f" * 64, {})
+    False
+    >>> j1, j2 = {"float_sha256": "1"}, {"float_sha256": "2"}
+    >>> comparison_key("a" * 64, "f" * 64, {}, judge=j1) == comparison_key("a" * 64, "f" * 64, {}, judge=j2)
     False
     """
     from ..compare.metrics import REVISION
 
-    return key_of("comparison", artifact_sha256, float_sha256, identity, version, REVISION)
+    return key_of("comparison", artifact_sha256, float_sha256, identity, version, REVISION, *([judge] if judge else []))
 
 
 def preview_key(model_sha256: str, float_sha256: str, identity: dict, version: str = __version__,

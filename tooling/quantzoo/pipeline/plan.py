@@ -32,9 +32,10 @@ class JobKeys:
     samples: tuple[str, ...]     # the manifest's preview samples
     artifact: str
     float_preview: str           # the float model's output map (shared by every variant)
+    judge: dict | None = None    # compare.judge.identity of the model's judge (comparisons only)
 
     @classmethod
-    def of(cls, model, variant, float_sha256: str, dataset) -> JobKeys:
+    def of(cls, model, variant, float_sha256: str, dataset, judge: dict | None = None) -> JobKeys:
         identity = evaluation_identity(model, dataset)
         samples = tuple(model.samples or ())
         spec = auto_spec(variant, model, identity) if getattr(variant, "auto", False) else variant.spec()
@@ -42,10 +43,10 @@ class JobKeys:
             spec = {**spec, "keep_float": list(model.keep_float)}
         return cls(float_sha256=float_sha256, identity=identity, samples=samples,
                    artifact=artifact_key(float_sha256, spec),
-                   float_preview=preview_key(float_sha256, float_sha256, identity, samples=samples))
+                   float_preview=preview_key(float_sha256, float_sha256, identity, samples=samples), judge=judge)
 
     def comparison(self, artifact_sha256: str) -> str:
-        return comparison_key(artifact_sha256, self.float_sha256, self.identity)
+        return comparison_key(artifact_sha256, self.float_sha256, self.identity, judge=self.judge)
 
     def preview(self, artifact_sha256: str) -> str:
         return preview_key(artifact_sha256, self.float_sha256, self.identity, samples=self.samples)
@@ -140,12 +141,14 @@ def map_output(model) -> dict | None:
     return None
 
 
-def model_jobs(zoo: str, cache: str, model, float_path: str, float_sha256: str, dataset) -> list[Job]:
+def model_jobs(zoo: str, cache: str, model, float_path: str, float_sha256: str, dataset,
+               judge: dict | None = None) -> list[Job]:
     """The jobs of one model, one per variant, in manifest order; auto variants only where the
-    dataset holds calibration data out (they choose from it)."""
+    dataset holds calibration data out (they choose from it). `judge`: the identity of the model's
+    judge (`compare.judge.judge_identity`), part of its comparison keys."""
     previews = map_output(model) is not None
     return [Job(zoo=zoo, cache=cache, model=model.id, variant=v.id, float_path=float_path,
-                keys=JobKeys.of(model, v, float_sha256, dataset), previews=previews,
+                keys=JobKeys.of(model, v, float_sha256, dataset, judge), previews=previews,
                 shapes=tuple(getattr(model, "shapes", None) or ()))
             for v in model.variants if not (getattr(v, "auto", False) and not getattr(dataset, "calibration", None))]
 

@@ -98,6 +98,18 @@ def make_flexible_float(st: ModelState, cache: Cache) -> None:
         st.error = Failure(st.model.id, None, "shapes", _message(e))
 
 
+def judged(st: ModelState, reg, cache: Cache) -> dict | None:
+    """The identity of the model's judge (its float file fetched with the other sources: a cache
+    hit, hashed here); a judge that cannot be resolved fails that model only."""
+    from ..compare.judge import judge_identity
+
+    try:
+        return judge_identity(st.model, reg, cache)
+    except Exception as e:
+        st.error = Failure(st.model.id, None, "judge", _message(e))
+        return None
+
+
 def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, console=None,
                  executor: Executor | None = None) -> BuildResult:
     """Fetch, quantize and compare every model × variant (incrementally, in parallel)."""
@@ -121,9 +133,10 @@ def run_pipeline(reg, models: list, cache: Cache, *, jobs: int | None = None, co
                 inspect(st, cache)
             if st.error is None and getattr(m, "shapes", None):
                 make_flexible_float(st, cache)
+            judge = judged(st, reg, cache) if st.error is None else None
             if st.error is None:
                 planned += model_jobs(str(reg.root), str(cache.root), m, str(st.float_path), st.float_sha256,
-                                      reg.datasets.get(m.dataset))
+                                      reg.datasets.get(m.dataset), judge)
         plan = Plan(tuple(planned))
         todo = interleave([j for j in plan.jobs if not is_done(cache, j)])
         counts.jobs, counts.reused = len(plan.jobs), len(plan.jobs) - len(todo)
