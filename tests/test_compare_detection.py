@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 from quantzoo.compare import detection as D
+from quantzoo.compare.intervals import wilson
+from quantzoo.compare.measures import pooled_f1, pooled_precision, pooled_recall
+from quantzoo.compare.summary import summarize
 
 
 def test_iou_of_boxes_with_known_overlaps():
@@ -42,17 +45,39 @@ def test_f1_precision_recall_on_hand_made_detections():
     test = {"boxes": [[0, 0, 10, 10], [21, 0, 31, 10], [45, 0, 55, 10], [80, 0, 90, 10], [100, 0, 110, 10]]}
     # matches: box 0 (IoU 1), box 1 (IoU 9/11); box 2 overlaps by 1/3 < 0.5: 2 matches of 4 and 5
     out = D.sample_agreement(ref, test)
-    assert out["detection_precision"] == pytest.approx(2 / 5)
-    assert out["detection_recall"] == pytest.approx(2 / 4)
-    assert out["detection_f1"] == pytest.approx(2 * 2 / 9)
+    assert out["detection_precision"] == out["detection_recall"] == out["detection_f1"] == [2.0, 4.0, 5.0]
+    assert pooled_precision([out["detection_precision"]]) == pytest.approx(2 / 5)
+    assert pooled_recall([out["detection_recall"]]) == pytest.approx(2 / 4)
+    assert pooled_f1([out["detection_f1"]]) == pytest.approx(2 * 2 / 9)
     assert "landmark_error" not in out
+
+
+def test_f1_is_pooled_over_the_boxes_of_every_sample():
+    # photo 1: 2 float boxes, both found; photo 2: 8 float boxes, the compressed model finds 2 and
+    # adds 2 of its own. Per photo F1 1 and 2·2/(8+4) = 1/3 would average 2/3; over the boxes it is
+    # 2·4 / (10 + 6) = 1/2, precision 4/6, recall 4/10
+    one = D.sample_agreement({"boxes": [[0, 0, 10, 10], [20, 0, 30, 10]]}, {"boxes": [[0, 0, 10, 10], [20, 0, 30, 10]]})
+    ref = [[20 * i, 0, 20 * i + 10, 10] for i in range(8)]
+    two = D.sample_agreement({"boxes": ref}, {"boxes": ref[:2] + [[0, 50, 10, 60], [20, 50, 30, 60]]})
+    none = D.sample_agreement({"boxes": []}, {"boxes": []})  # says nothing: left out, counted
+    values = {k: [one[k], two[k], none[k]] for k in one}
+    s = {k: summarize(k, v) for k, v in values.items()}
+    assert (s["detection_f1"]["mean"], s["detection_precision"]["mean"], s["detection_recall"]["mean"]) == (
+        0.5, pytest.approx(4 / 6, abs=1e-6), 0.4)
+    assert s["detection_f1"]["n"] == 2 and s["detection_f1"]["excluded"] == 1
+    # each interval is at least Wilson's at its own counted boxes: (10 + 6) / 2, 6 compressed, 10 float
+    counted = {"detection_f1": (4, 8), "detection_precision": (4, 6), "detection_recall": (4, 10)}
+    for k, (hits, trials) in counted.items():
+        lo, hi = wilson(hits, trials)
+        assert s[k]["ci95"][0] <= lo + 1e-6 and s[k]["ci95"][1] >= hi - 1e-6
 
 
 def test_figures_that_are_undefined_on_a_sample_are_none():
     assert D.sample_agreement({"boxes": []}, {"boxes": []}) == {
         "detection_precision": None, "detection_recall": None, "detection_f1": None}
     missed = D.sample_agreement({"boxes": [[0, 0, 1, 1]]}, {"boxes": []})
-    assert missed["detection_f1"] == 0.0 and missed["detection_recall"] == 0.0 and missed["detection_precision"] is None
+    assert missed["detection_f1"] == missed["detection_recall"] == [0.0, 1.0, 0.0]
+    assert missed["detection_precision"] is None
 
 
 def test_landmark_error_is_the_mean_distance_over_the_float_box_size():
@@ -61,7 +86,7 @@ def test_landmark_error_is_the_mean_distance_over_the_float_box_size():
     # box 0: size √(20·5) = 10, distances 5 and 0 -> 0.25; box 1: size 10, distances 0 and 3 -> 0.15
     out = D.sample_agreement(ref, test)
     assert out["landmark_error"] == pytest.approx((0.25 + 0.15) / 2)
-    assert out["detection_f1"] == 1.0
+    assert out["detection_f1"] == [2.0, 2.0, 2.0]
     # no match: no landmark error
     far = {"boxes": [[100, 100, 110, 110]], "points": [[[0, 0], [0, 0]]]}
     assert D.sample_agreement(ref, far)["landmark_error"] is None

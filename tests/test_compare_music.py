@@ -7,9 +7,11 @@ import pytest
 
 from quantzoo.compare import music as MU
 from quantzoo.compare.datasets import DATASET_ADAPTERS
+from quantzoo.compare.intervals import wilson
 from quantzoo.compare.kinds import KINDS, compare_batch
 from quantzoo.compare.preprocess import PREPROCESSORS, InputSpec
 from quantzoo.compare.split import select
+from quantzoo.compare.summary import summarize
 from quantzoo.compare.tasks import TASKS
 from quantzoo.errors import QuantzooError
 
@@ -100,13 +102,24 @@ def test_decoder_finds_hand_made_notes():
     assert MU.decode_notes(note[0], onset[0]) == [(60, 10, 60)]
 
 
-def test_note_f1_known_answers():
+def test_note_rows_known_answers():
     ref = [(60, 0.10), (64, 0.10), (67, 0.50), (60, 1.00)]
-    assert MU.note_f1(ref, ref) == 1.0
-    assert MU.note_f1(ref, [(60, 0.149), (64, 0.0), (67, 0.5)]) == pytest.approx(2 * 2 / 7)  # 64 is 100 ms off
-    assert MU.note_f1(ref, [(61, 0.10)]) == 0.0                                             # wrong pitch
-    assert MU.note_f1([(60, 0.1)], [(60, 0.1), (60, 0.12)]) == pytest.approx(2 / 3)          # one to one
-    assert MU.note_f1([], []) is None
+    assert MU.note_row(ref, ref) == [4.0, 4.0, 4.0]
+    assert MU.note_row(ref, [(60, 0.149), (64, 0.0), (67, 0.5)]) == [2.0, 4.0, 3.0]  # 64 is 100 ms off
+    assert MU.note_row(ref, [(61, 0.10)]) == [0.0, 4.0, 1.0]                          # wrong pitch
+    assert MU.note_row([(60, 0.1)], [(60, 0.1), (60, 0.12)]) == [1.0, 1.0, 2.0]       # one to one
+    assert MU.note_row([], []) is None
+
+
+def test_note_f1_is_pooled_over_the_notes_of_every_clip():
+    # a clip of 4 notes all found and one of 1 note missed: per clip 1 and 0 would average 0.5;
+    # over the notes 2·4 / (5 + 4) = 8/9, its interval at least Wilson's at 4 of 4.5 notes
+    rows = [MU.note_row([(60, 0.1), (62, 0.3), (64, 0.5), (65, 0.7)], [(60, 0.1), (62, 0.3), (64, 0.5), (65, 0.7)]),
+            MU.note_row([(67, 0.2)], [])]
+    s = summarize("note_f1", rows)
+    assert s["mean"] == pytest.approx(8 / 9, abs=1e-6) and s["n"] == 2
+    lo, _ = wilson(4, 4.5)
+    assert s["ci95"][0] <= lo + 1e-6 < 8 / 9
 
 
 def test_notes_kind_through_the_task():
@@ -120,8 +133,8 @@ def test_notes_kind_through_the_task():
     spf = 256 / 22050
     label = MU.note_label([(60, 10 * spf, 40 * spf), (67, 60 * spf, 100 * spf), (72, 0.5, 1.0)])
     out = compare_batch("notes", ref, test, {"labels": [label]})
-    assert out["note_f1"] == [pytest.approx(2 / 3)]
-    assert out["note_f1_truth_float"] == [pytest.approx(0.8)] and out["note_f1_truth"] == [0.5]
+    assert out["note_f1"] == [[1.0, 2.0, 1.0]]  # F1 2/3
+    assert out["note_f1_truth_float"] == [[2.0, 3.0, 2.0]] and out["note_f1_truth"] == [[1.0, 3.0, 1.0]]  # 0.8, 0.5
     assert len(out["snr_db"]) == 1 and "cosine" in out
     with pytest.raises(QuantzooError, match="onset_output and note_output"):
         KINDS["notes"].reduce(onset, {"outputs": [onset, contour]})

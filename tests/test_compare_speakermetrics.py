@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from quantzoo.compare import speakermetrics as SM
+from quantzoo.compare.intervals import wilson
 from quantzoo.compare.kinds import compare_batch
 from quantzoo.compare.metrics import METRICS
 from quantzoo.compare.summary import summarize
@@ -31,6 +32,23 @@ def test_a_perfect_copy_agrees_on_every_pair_and_is_as_accurate_as_the_float_mod
     assert out["cosine"] == [1.0] * 4
     assert SM.pooled_agreement(rows) == 1.0
     assert SM.pooled_accuracy_float(rows) == 1.0 and SM.pooled_accuracy(rows) == 1.0
+
+
+def test_a_perfect_copy_gets_wilsons_interval_at_the_pairs_of_the_smaller_class():
+    # 12 utterances of 4 voices: 12 same-voice pairs, 54 different-voice ones; every resample of
+    # voices pools to 1.0, so the bootstrap alone would publish [1, 1]
+    rng = np.random.default_rng(0)
+    voices = np.repeat(np.arange(4), 3)
+    emb = np.eye(4)[voices] + 0.1 * rng.random((12, 4))
+    rows = SM.pair_rows(emb, emb.copy(), voices.tolist(), 0.9)
+    labels = [f"v{v}" for v in voices]
+    assert SM.units_agreement(np.array(rows)) == SM.units_accuracy(np.array(rows)) == 12.0
+    for name in ("speaker_agreement", "speaker_accuracy", "speaker_accuracy_float"):
+        s = summarize(name, rows, clusters=labels)
+        assert s["mean"] == 1.0 and s["n"] == 12
+        # 12 pairs of 12 utterances of 4 voices: each voice's pairs count once (12 x 4/12)
+        assert s["ci95"] == [float(f"{x:.7g}") for x in wilson(4, 4)]  # [0.51, 1]
+        assert summarize(name, rows)["ci95"] == [float(f"{x:.7g}") for x in wilson(12, 12)]  # unclustered: [0.7575, 1]
 
 
 def test_a_model_that_merges_the_voices_is_judged_on_balanced_pairs():

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from quantzoo.catalog import MetricSummary
-from quantzoo.compare.summary import excluded_note, format_summary
+from quantzoo.compare.intervals import bootstrap, wilson
+from quantzoo.compare.metrics import METRICS
+from quantzoo.compare.summary import excluded_note, format_summary, summarize
 
 
 @pytest.mark.parametrize("name, summary, text", [
@@ -37,3 +40,36 @@ def test_excluded_samples_are_named_in_the_cell_note():
     s = MetricSummary.from_json({"mean": 0.999, "std": 0.0, "n": 14, "ci95": [0.998, 0.9995], "excluded": 12}, "test")
     assert excluded_note("cosine", s) == "cosine over 14 of 26 samples (12 left out where it is undefined)"
     assert excluded_note("cosine", MetricSummary.from_json({"mean": 0.999, "std": 0.0, "n": 26}, "test")) is None
+
+
+def _sig(pair) -> list[float]:
+    return [float(f"{x:.7g}") for x in pair]
+
+
+def test_perfect_pooled_detections_get_wilsons_interval_at_their_boxes_not_a_point():
+    # 3 photos, 40 float boxes, every one matched: the bootstrap over photos is [1, 1]; the
+    # interval is Wilson's at 40 of 40 boxes (not at 3 photos: [0.44, 1])
+    rows = [[10.0, 10.0, 10.0], [12.0, 12.0, 12.0], [18.0, 18.0, 18.0]]
+    assert bootstrap(np.array(rows), METRICS["detection_f1"].pool) == (1.0, 1.0)
+    for name in ("detection_f1", "detection_precision", "detection_recall"):
+        s = summarize(name, rows)
+        assert s["mean"] == 1.0 and s["n"] == 3 and s["ci95"] == _sig(wilson(40, 40))
+    assert summarize("detection_f1", rows)["ci95"][0] == pytest.approx(0.9124, abs=1e-4)
+    # views of fewer photos: each photo's boxes count once (3 samples of 2 photos: 40 x 2/3)
+    assert summarize("detection_f1", rows, clusters=["a", "a", "b"])["ci95"] == _sig(wilson(80 / 3, 80 / 3))
+
+
+def test_a_bootstrap_wider_than_wilson_is_kept():
+    # photos that disagree: 0 of 5 boxes on two photos, 5 of 5 on two; pooled F1 0.5 over 20 boxes
+    rows = [[0.0, 5.0, 5.0]] * 2 + [[5.0, 5.0, 5.0]] * 2
+    boot, floor = bootstrap(np.array(rows), METRICS["detection_f1"].pool), wilson(10, 20)
+    assert boot[0] < floor[0] and floor[1] < boot[1]
+    assert summarize("detection_f1", rows)["ci95"] == _sig(boot)
+
+
+def test_pixel_ious_and_other_figures_that_are_not_counts_keep_the_bootstrap_alone():
+    ious = [0.995, 0.993, 0.996, 0.994, 0.9955]
+    assert METRICS["iou"].units is None and METRICS["mask_iou"].units is None and METRICS["matte_iou"].units is None
+    assert summarize("iou", ious)["ci95"] == _sig(bootstrap(ious))
+    assert summarize("matte_iou", [0.9])["ci95"] is None  # one value: no interval
+    assert summarize("cosine", [1.0] * 20)["ci95"] == [1.0, 1.0]

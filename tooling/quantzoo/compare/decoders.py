@@ -253,14 +253,15 @@ def _agreement_lists(rows: list[dict], points: int) -> dict[str, list]:
 
 def compare_boxes(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
     """Dense metrics of the output itself, then detection agreement of the decoded boxes
-    (precision, recall, F1 at IoU ≥ ``match_iou``, landmark error; `detection.sample_agreement`).
+    (the rows that pool to precision, recall, F1 at IoU ≥ ``match_iou``, and the landmark error;
+    `detection.sample_agreement`).
 
     >>> h = np.zeros((1, 1, 8, 8), np.float32); h[0, 0, 2, 3] = 0.9
     >>> ctx = {"options": {"decoder": "centerface"}}
     >>> outs = [h, np.zeros((1, 2, 8, 8)), np.zeros((1, 2, 8, 8)), np.zeros((1, 10, 8, 8))]
     >>> r = reduce_boxes(h, {**ctx, "outputs": outs})
     >>> out = compare_boxes(r, r, ctx); out["detection_f1"], out["landmark_error"]
-    ([1.0], [0.0])
+    ([[1.0, 1.0, 1.0]], [0.0])
     """
     options = dict(ctx.get("options") or {})
     dec = decoder_of(options)
@@ -274,11 +275,12 @@ def compare_boxes(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, lis
 
 def map_agreement(ref: np.ndarray, test: np.ndarray, options: dict) -> dict[str, list]:
     """Detection agreement of two batches of score maps (the ``detection`` kind, e.g. CRAFT's
-    [N, 2, h, w]) decoded by the decoder `options` name, sample by sample.
+    [N, 2, h, w]) decoded by the decoder `options` name, sample by sample (rows [matches, float
+    boxes, compressed boxes] that the metrics pool).
 
     >>> m = np.zeros((1, 2, 6, 8)); m[0, 0, 1:3, 1:4] = 0.8
     >>> map_agreement(m, m * 0, {"decoder": "craft", "min_size": 2})["detection_recall"]
-    [0.0]
+    [[0.0, 1.0, 0.0]]
     """
     dec = decoder_of(options)
     iou = float(options.get("match_iou", D.MATCH_IOU))

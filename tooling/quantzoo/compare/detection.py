@@ -4,24 +4,28 @@ Pure numpy functions used by the detection decoders (`decoders.py`) and the ``bo
 ``detection`` output kinds (`kinds.KINDS`). A box is ``[x1, y1, x2, y2]`` in the pixels of the
 model's input; landmarks are ``[P, 2]`` points (x, y) per box.
 
-Agreement of a compressed model with the float model on one sample (ARCHITECTURE.md,
-"Detection agreement"): the float model's detections are the reference; a pair of boxes is a
-match when their IoU is at least 0.5, each box matched at most once, pairs taken greedily by
-IoU (highest first; ties by position, so the result is deterministic). Then
+Agreement of a compressed model with the float model (ARCHITECTURE.md, "Detection agreement"):
+the float model's detections are the reference; a pair of boxes is a match when their IoU is at
+least 0.5, each box matched at most once, pairs taken greedily by IoU (highest first; ties by
+position, so the result is deterministic). Then
 
-- precision = matches / compressed boxes, recall = matches / float boxes,
-  F1 = 2 · matches / (float boxes + compressed boxes);
+- precision, recall and F1 are pooled over the boxes of every sample (micro-averages): a sample
+  gives the row [matches, float boxes, compressed boxes] (`measures.match_row`), and precision =
+  Σ matches / Σ compressed boxes, recall = Σ matches / Σ float boxes, F1 = 2 · Σ matches /
+  (Σ float boxes + Σ compressed boxes) (`measures.pooled_f1` …);
 - landmark error = the mean distance between matched boxes' landmarks divided by the float
-  box's size √(width · height), averaged over the matched pairs.
+  box's size √(width · height), averaged over the matched pairs, per sample.
 
-A figure that is undefined on a sample is None (no boxes in either model: F1; no compressed
-boxes: precision; no float boxes: recall; no match: landmark error) and is left out and counted
-by the summary, like the IoU of two empty maps.
+A sample a figure says nothing about is None (no boxes in either model: F1; no compressed boxes:
+precision; no float boxes: recall; no match: landmark error) and is left out and counted by the
+summary, like the IoU of two empty maps (it would add nothing to the pooled sums anyway).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .measures import match_row
 
 MATCH_IOU = 0.5
 
@@ -150,20 +154,23 @@ def match(ref_boxes, test_boxes, iou_threshold: float = MATCH_IOU) -> list[tuple
     return sorted(pairs)
 
 
-def agreement(n_ref: int, n_test: int, n_match: int) -> dict[str, float | None]:
-    """Precision, recall and F1 of `n_match` matched boxes out of `n_ref` float and `n_test`
-    compressed ones (None where undefined).
+def agreement(n_ref: int, n_test: int, n_match: int) -> dict[str, list[float] | None]:
+    """The rows [matches, float boxes, compressed boxes] that precision, recall and F1 pool over
+    the dataset, for `n_match` matched boxes out of `n_ref` float and `n_test` compressed ones;
+    None where the sample says nothing about the figure (no compressed boxes: precision; no float
+    boxes: recall; neither: F1).
 
     >>> agreement(4, 2, 2)
-    {'detection_precision': 1.0, 'detection_recall': 0.5, 'detection_f1': 0.6666666667}
+    {'detection_precision': [2.0, 4.0, 2.0], 'detection_recall': [2.0, 4.0, 2.0], 'detection_f1': [2.0, 4.0, 2.0]}
     >>> agreement(0, 0, 0)
     {'detection_precision': None, 'detection_recall': None, 'detection_f1': None}
     >>> agreement(0, 3, 0)["detection_f1"], agreement(2, 0, 0)["detection_precision"]
-    (0.0, None)
+    ([0.0, 0.0, 3.0], None)
     """
-    return {"detection_precision": _sig(n_match / n_test) if n_test else None,
-            "detection_recall": _sig(n_match / n_ref) if n_ref else None,
-            "detection_f1": _sig(2.0 * n_match / (n_ref + n_test)) if n_ref + n_test else None}
+    row = match_row(n_match, n_ref, n_test)
+    return {"detection_precision": row if n_test else None,
+            "detection_recall": row if n_ref else None,
+            "detection_f1": row if n_ref + n_test else None}
 
 
 def landmark_error(ref_boxes, ref_points, test_points, pairs: list[tuple[int, int]]) -> float | None:
@@ -188,14 +195,14 @@ def landmark_error(ref_boxes, ref_points, test_points, pairs: list[tuple[int, in
 
 
 def sample_agreement(ref: dict, test: dict, iou_threshold: float = MATCH_IOU) -> dict[str, float | None]:
-    """Every per-sample detection figure of two samples' detections (``boxes`` [K, 4] and
-    optional ``points`` [K, P, 2]): precision, recall, F1 and, when both have landmarks, the
-    landmark error.
+    """Every per-sample detection value of two samples' detections (``boxes`` [K, 4] and
+    optional ``points`` [K, P, 2]): the rows of precision, recall and F1 (`agreement`) and, when
+    both have landmarks, the landmark error.
 
     >>> a = {"boxes": [[0, 0, 10, 10], [20, 20, 30, 30]], "points": [[[5, 5]], [[25, 25]]]}
     >>> b = {"boxes": [[0, 0, 10, 11]], "points": [[[6, 5]]]}
-    >>> sample_agreement(a, b)
-    {'detection_precision': 1.0, 'detection_recall': 0.5, 'detection_f1': 0.6666666667, 'landmark_error': 0.1}
+    >>> out = sample_agreement(a, b); out["detection_f1"], out["landmark_error"]
+    ([1.0, 2.0, 1.0], 0.1)
     """
     rb, tb = as_boxes(ref["boxes"]), as_boxes(test["boxes"])
     pairs = match(rb, tb, iou_threshold)

@@ -1,5 +1,6 @@
 """The pure metric functions over one sample's outputs (float model's `ref`, compressed `test`):
-pooled SNR/PSNR components, cosine, max abs error, map IoU, top-k agreement, accuracy. The
+pooled SNR/PSNR components, cosine, max abs error, map IoU, matched counts (F1, precision, recall
+pooled over boxes or notes), top-k agreement, accuracy. The
 `Metric` records that name them, their units and directions live in `metrics.py`
 (ARCHITECTURE.md, "How to add a metric")."""
 
@@ -148,6 +149,78 @@ def iou(ref: np.ndarray, test: np.ndarray, threshold: float = DET_THRESHOLD) -> 
     if union == 0:
         return None
     return _sig(int(np.count_nonzero(a & b)) / union, 10)
+
+
+# --- matched counts: F1, precision, recall pooled over the counted items --------------------------
+# Detections (boxes) and notes: a sample's row is [matches, reference items, test items] (the
+# reference: the float model's items, or the true ones), and each figure is a micro-average over
+# every item of the dataset. Its `*_units` is the number of counted trials the figure is a share of:
+# the n of the Wilson interval its summary is never narrower than (`summary.summarize`;
+# ARCHITECTURE.md, "Uncertainty and splits"). Rows of a resample: [resamples, n, 3].
+
+def match_row(matches: int, n_ref: int, n_test: int) -> list[float]:
+    """A sample's row of matched counts, for `pooled_f1`, `pooled_precision`, `pooled_recall`."""
+    return [float(matches), float(n_ref), float(n_test)]
+
+
+def _sums(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = np.asarray(rows, dtype=np.float64)
+    s = a.sum(axis=-2)
+    return s[..., 0], s[..., 1], s[..., 2]
+
+
+def _one(x: np.ndarray, rows):
+    return float(x) if np.asarray(rows).ndim == 2 else x
+
+
+def pooled_f1(rows):
+    """2 · Σ matches / (Σ reference items + Σ test items): F1 over every item of every sample.
+
+    >>> pooled_f1([match_row(2, 2, 2), match_row(1, 4, 2)])  # per-sample F1s 1 and 1/3 average 2/3
+    0.6
+    """
+    m, r, t = _sums(rows)
+    return _one(2.0 * m / np.maximum(r + t, 1.0), rows)
+
+
+def pooled_precision(rows):
+    """Σ matches / Σ test items. Rows with no test item add nothing (the output kinds leave them out).
+
+    >>> pooled_precision([match_row(2, 2, 2), match_row(1, 4, 2)])
+    0.75
+    """
+    m, _, t = _sums(rows)
+    return _one(m / np.maximum(t, 1.0), rows)
+
+
+def pooled_recall(rows):
+    """Σ matches / Σ reference items.
+
+    >>> pooled_recall([match_row(2, 2, 2), match_row(1, 4, 2)])
+    0.5
+    """
+    m, r, _ = _sums(rows)
+    return _one(m / np.maximum(r, 1.0), rows)
+
+
+def f1_units(rows) -> float:
+    """F1's counted trials: (Σ reference + Σ test items) / 2, so that F1 · units = Σ matches.
+
+    >>> f1_units([match_row(2, 2, 2), match_row(1, 4, 2)])
+    5.0
+    """
+    _, r, t = _sums(rows)
+    return float((r + t) / 2.0)
+
+
+def precision_units(rows) -> float:
+    """Precision's counted trials: the test items."""
+    return float(_sums(rows)[2])
+
+
+def recall_units(rows) -> float:
+    """Recall's counted trials: the reference items."""
+    return float(_sums(rows)[1])
 
 
 # --- classification -------------------------------------------------------------------------

@@ -22,7 +22,8 @@ Metric keys (exactly these):
   carries a reference matte, ``matte_iou_float`` and ``matte_iou`` (`imagemetrics`);
 - detectors (``boxes`` outputs, and ``detection`` maps with a decoder): ``detection_f1``,
   ``detection_precision``, ``detection_recall`` of the decoded boxes against the float model's
-  (matched at IoU ≥ 0.5) and, for faces, ``landmark_error`` (`detection`, `decoders`).
+  (matched at IoU ≥ 0.5; pooled over the boxes of every sample, `Metric.units`) and, for faces,
+  ``landmark_error`` (`detection`, `decoders`).
 
 A per-sample value is None where the figure is undefined on that sample (cosine with an all-zero
 output, IoU of two empty maps, accuracy of an unlabelled sample); the summary leaves such samples
@@ -57,6 +58,12 @@ from .measures import (  # noqa: E402,F401
     cosine,
     max_abs_error,
     iou,
+    pooled_f1,
+    pooled_precision,
+    pooled_recall,
+    f1_units,
+    precision_units,
+    recall_units,
     top1_agreement,
     top5_agreement,
     accuracy,
@@ -72,7 +79,9 @@ from .measures import (  # noqa: E402,F401
 # 3: SNR and PSNR pooled over the dataset, snr_db on every output (logits, CTC probabilities),
 #    cosine/iou/accuracy count undefined samples as `excluded`, every summary has `ci95`.
 # 4: no interval from fewer than two values (or clusters); detection, picture, audio metrics added.
-REVISION = 4
+# 5: count ratios (detection and note F1/precision/recall, balanced speaker agreement/accuracy) are pooled over
+#    their counted items, and their interval is never narrower than Wilson's at that many items (`Metric.units`).
+REVISION = 5
 
 
 
@@ -101,6 +110,11 @@ class Metric:
     is undefined on that sample. `pool`, when given, makes the metric pooled: its per-sample
     values are component rows and ``pool(rows [..., n, k]) -> value(s)`` computes the figure over
     the whole dataset (the summary's mean; the bootstrap resamples rows and pools again).
+    `units`, when given, marks a count ratio — a pooled share of counted items (boxes, notes,
+    utterance pairs) — and ``units(rows [n, k]) -> U`` says how many items the pooled figure is a
+    share of: its interval is never narrower than the Wilson score interval of figure · U
+    successes in U trials (`summary.summarize`; ARCHITECTURE.md, "Uncertainty and splits").
+    Proportions (shares of samples) get Wilson's interval at the samples itself.
     """
 
     name: str
@@ -113,6 +127,7 @@ class Metric:
     kinds: tuple[str, ...] = ()
     compute: Callable[[np.ndarray, np.ndarray, dict], list] | None = None
     pool: Callable[[np.ndarray], Any] | None = None
+    units: Callable[[np.ndarray], float] | None = None
 
     def format(self, value: Any) -> str:
         """`value` for a table cell: '99.53 %', '31.2 dB', '∞ dB', '–' for None.
@@ -193,14 +208,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "matte (binarised at 0.5), over the samples that have one", None, _MASK),
     Metric("detection_f1", "detection F1", "fraction", True, False,
            "F1 of the compressed model's decoded detections against the float model's: boxes matched one to one "
-           "at IoU ≥ 0.5, 2·matches / (float boxes + compressed boxes) per sample, averaged over the samples "
-           "where either model detects something", 25, _BOX),
+           "at IoU ≥ 0.5 in each sample, 2·matches / (float boxes + compressed boxes) pooled over the boxes of "
+           "every sample (n: samples where either model detects something; the interval resamples samples and "
+           "is never narrower than Wilson's at (float + compressed boxes) / 2)", 25, _BOX,
+           pool=pooled_f1, units=f1_units),
     Metric("detection_precision", "detection precision", "fraction", True, False,
-           "share of the compressed model's detections that match a float detection (IoU ≥ 0.5), averaged over "
-           "the samples where the compressed model detects something", None, _BOX),
+           "share of the compressed model's detections, over every sample, that match a float detection "
+           "at IoU ≥ 0.5 (n: samples where the compressed model detects something; the interval is never narrower "
+           "than Wilson's at the compressed boxes)", None, _BOX, pool=pooled_precision, units=precision_units),
     Metric("detection_recall", "detection recall", "fraction", True, False,
-           "share of the float model's detections that a compressed detection matches (IoU ≥ 0.5), averaged over "
-           "the samples where the float model detects something", None, _BOX),
+           "share of the float model's detections, over every sample, that a compressed detection matches "
+           "at IoU ≥ 0.5 (n: samples where the float model detects something; the interval is never narrower "
+           "than Wilson's at the float boxes)", None, _BOX, pool=pooled_recall, units=recall_units),
     Metric("landmark_error", "landmark error", "fraction", False, False,
            "mean distance between the landmarks of matched detections, divided by the float box's size "
            "√(width·height), averaged over the samples with a match", None, _LMK),
@@ -224,14 +243,16 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "share of labelled windows where the float model's pitch is within 50 cents of the truth", None, _PITCH),
     Metric("note_f1", "note F1", "fraction", True, False,
            "F1 of the compressed model's notes against the float model's (notes decoded from the onset and note maps; "
-           "matched one to one with equal pitch and onsets within 50 ms), per clip, averaged over the clips where "
-           "either model finds a note", None, _NOTES),
+           "matched one to one with equal pitch and onsets within 50 ms in each clip), 2·matches / (float notes + "
+           "compressed notes) pooled over the notes of every clip (n: clips where either model finds a note; the "
+           "interval resamples clips and is never narrower than Wilson's at (float + compressed notes) / 2)",
+           None, _NOTES, pool=pooled_f1, units=f1_units),
     Metric("note_f1_truth_float", "float note F1 vs truth", "fraction", True, False,
-           "F1 of the float model's notes against the notes synthesised (equal pitch, onset within 50 ms), "
-           "averaged over the clips", None, _NOTES),
+           "F1 of the float model's notes against the notes synthesised (equal pitch, onset within 50 ms), pooled "
+           "over the notes of every clip (n: clips)", None, _NOTES, pool=pooled_f1, units=f1_units),
     Metric("note_f1_truth", "note F1 vs truth", "fraction", True, False,
            "F1 of the compressed model's notes against the notes synthesised (equal pitch, onset within 50 ms), "
-           "averaged over the clips", None, _NOTES),
+           "pooled over the notes of every clip (n: clips)", None, _NOTES, pool=pooled_f1, units=f1_units),
     Metric("wake_agreement", "wake agreement", "fraction", True, True, "share of recordings where the compressed "
            "model's wake/no-wake decision (score at the model's trigger threshold) equals the float model's", None, _WAKE),
     Metric("wake_accuracy_float", "float wake accuracy", "fraction", True, True,
@@ -287,15 +308,20 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("speaker_agreement", "same-speaker agreement", "fraction", True, False,
            "share of utterance pairs where the compressed model's same/different-voice decision (cosine at the "
            "threshold fixed on the float model's calibration utterances) equals the float model's, balanced over the "
-           "float model's two decisions (n: utterances; the interval resamples voices)", None, _SPK,
-           pool=lambda rows: _speaker_pool(rows, "agreement")),
+           "float model's two decisions (n: utterances; the interval resamples voices and is never narrower than "
+           "Wilson's at the pairs of the smaller of the two decisions)", None, _SPK,
+           pool=lambda rows: _speaker_pool(rows, "agreement"), units=lambda rows: _speaker_units(rows, "agreement")),
     Metric("speaker_accuracy_float", "float same-speaker accuracy", "fraction", True, False,
            "balanced accuracy of the float model's same/different-voice decisions on utterance pairs against the true "
-           "voices (n: utterances)", None, _SPK, pool=lambda rows: _speaker_pool(rows, "accuracy_float")),
+           "voices (n: utterances; the interval is never narrower than Wilson's at the same-voice or the "
+           "different-voice pairs, whichever are fewer)", None, _SPK,
+           pool=lambda rows: _speaker_pool(rows, "accuracy_float"),
+           units=lambda rows: _speaker_units(rows, "accuracy")),
     Metric("speaker_accuracy", "same-speaker accuracy", "fraction", True, False,
            "balanced accuracy of the compressed model's same/different-voice decisions on utterance pairs against the "
-           "true voices (n: utterances; the interval resamples voices)", None, _SPK,
-           pool=lambda rows: _speaker_pool(rows, "accuracy")),
+           "true voices (n: utterances; the interval resamples voices and is never narrower than Wilson's at the "
+           "same-voice or the different-voice pairs, whichever are fewer)", None, _SPK,
+           pool=lambda rows: _speaker_pool(rows, "accuracy"), units=lambda rows: _speaker_units(rows, "accuracy")),
     # speech recognition (asr.py): rows (word errors, reference words) per utterance, pooled
     Metric("transcript_agreement", "transcript agreement", "fraction", True, True,
            "share of utterances whose greedy transcript is identical to the float model's", None, _ASR),
@@ -322,6 +348,12 @@ def _speaker_pool(rows, which: str):
     from . import speakermetrics  # here: only the speaker metrics need it
 
     return getattr(speakermetrics, "pooled_" + which)(rows)
+
+
+def _speaker_units(rows, which: str) -> float:
+    from . import speakermetrics
+
+    return getattr(speakermetrics, "units_" + which)(rows)
 
 
 def _spearman_pool(rows, parts: int):

@@ -11,7 +11,9 @@
 - ``notes`` (the output kind of a `music-transcription` model's first output): notes decoded from
   the onset and note maps (`decode_notes`, a simplified `basic_pitch.note_creation.
   output_to_notes_polyphonic`), then note F1 against the float model's notes and the true notes
-  (`note_f1`: pitch equal, onsets within 50 ms, mir_eval's convention; offsets ignored).
+  (`note_row`: notes matched one to one with equal pitch and onsets within 50 ms, mir_eval's
+  convention, offsets ignored; each clip gives [matches, reference notes, estimated notes] and F1
+  is pooled over the notes of every clip, `measures.pooled_f1`).
 
 Numpy only, deterministic.
 """
@@ -261,15 +263,16 @@ def matched_notes(ref: list[tuple[int, float]], est: list[tuple[int, float]], to
     return total
 
 
-def note_f1(ref: list[tuple[int, float]], est: list[tuple[int, float]], tolerance: float = ONSET_TOLERANCE_S):
-    """F1 of `est` notes against `ref`: 2 · matches / (|ref| + |est|); None when both are empty.
+def note_row(ref: list[tuple[int, float]], est: list[tuple[int, float]], tolerance: float = ONSET_TOLERANCE_S):
+    """The clip's row [matches, |ref|, |est|] of `est` notes against `ref`, which the note F1
+    metrics pool over every clip (2 · Σ matches / (Σ |ref| + Σ |est|)); None when both are empty.
 
-    >>> note_f1([(60, 0.1), (64, 0.5)], [(60, 0.12)]), note_f1([], []), note_f1([(60, 0.1)], [])
-    (0.6666667, None, 0.0)
+    >>> note_row([(60, 0.1), (64, 0.5)], [(60, 0.12)]), note_row([], []), note_row([(60, 0.1)], [])
+    ([1.0, 2.0, 1.0], None, [0.0, 1.0, 0.0])
     """
     if not ref and not est:
         return None
-    return M._sig(2.0 * matched_notes(ref, est, tolerance) / (len(ref) + len(est)), 7)
+    return M.match_row(matched_notes(ref, est, tolerance), len(ref), len(est))
 
 
 # --- the ``notes`` output kind -----------------------------------------------------------------------
@@ -316,26 +319,26 @@ def _onsets(record, seconds_per_frame: float) -> list[tuple[int, float]]:
 
 
 def compare_notes(ref: np.ndarray, test: np.ndarray, ctx: dict) -> dict[str, list]:
-    """Dense metrics of the output itself, ``note_f1`` of the compressed model's notes against the
-    float model's, and, where a clip is labelled with its notes, ``note_f1_truth_float`` and
-    ``note_f1_truth`` (each model's notes against the true ones).
+    """Dense metrics of the output itself, the ``note_f1`` rows of the compressed model's notes
+    against the float model's, and, where a clip is labelled with its notes, the rows of
+    ``note_f1_truth_float`` and ``note_f1_truth`` (each model's notes against the true ones).
 
     >>> on = np.zeros((1, 40, 88), np.float32); nt = on.copy(); on[0, 5, 39] = 0.8; nt[0, 5:25, 39] = 0.9
     >>> r = reduce_notes(on, {"outputs": [on, nt]}); e = reduce_notes(on * 0, {"outputs": [on * 0, nt]})
     >>> out = compare_notes(r, e, {"labels": ["60@0.06-0.3"]})
     >>> out["note_f1"], out["note_f1_truth_float"], out["note_f1_truth"]
-    ([0.0], [1.0], [0.0])
+    ([[0.0, 1.0, 0.0]], [[1.0, 1.0, 1.0]], [[0.0, 1.0, 0.0]])
     """
     o = _options(ctx)
     spf, tol = float(o["frame_hop"]) / float(o["sample_rate"]), float(o["onset_tolerance"])
     dense = [M.dense_stats(r["raw"], t["raw"]) for r, t in zip(ref, test)]
     out = {k: [row[k] for row in dense] for k in ("snr_db", "psnr_db", "cosine", "max_abs_error")}
-    out["note_f1"] = [note_f1(_onsets(r, spf), _onsets(t, spf), tol) for r, t in zip(ref, test)]
+    out["note_f1"] = [note_row(_onsets(r, spf), _onsets(t, spf), tol) for r, t in zip(ref, test)]
     labels = ctx.get("labels")
     if labels is not None:
         truth = [parse_notes(y) for y in labels]
         for name, batch in (("note_f1_truth_float", ref), ("note_f1_truth", test)):
-            out[name] = [None if want is None else note_f1([(p, a) for p, a, _ in want], _onsets(r, spf), tol)
+            out[name] = [None if want is None else note_row([(p, a) for p, a, _ in want], _onsets(r, spf), tol)
                          for want, r in zip(truth, batch)]
     return out
 

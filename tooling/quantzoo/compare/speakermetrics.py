@@ -22,7 +22,9 @@ threshold, both models' unit embeddings) and the figure is pooled over all pairs
 (`Metric.pool`). The intervals bootstrap utterances and pool again — whole voices when the
 dataset clusters utterances by voice (``espeak-speakers``) — so pairs are never counted as
 independent; a pair of two copies of one resampled utterance is not a pair. The published n is
-the number of utterances.
+the number of utterances. Each figure is a count ratio (`Metric.units`): its interval is never
+narrower than Wilson's at the pairs of the smaller of the two classes it balances
+(`units_agreement`, `units_accuracy`), the class that bounds how well the balanced figure is known.
 
 Numpy only, like `metrics`.
 """
@@ -153,6 +155,30 @@ def pooled_accuracy(rows):
     (1.0, 0.25)
     """
     return _accuracy(rows, 1)
+
+
+def _smaller_class(valid: np.ndarray, cls: np.ndarray) -> float:
+    """Pairs in the smaller of the classes (cls, not cls) that have a pair; 0 when neither has."""
+    counts = [int((valid & c).sum()) for c in (cls, ~cls)]
+    return float(min((k for k in counts if k > 0), default=0))
+
+
+def units_agreement(rows) -> float:
+    """The counted trials of `pooled_agreement`: the pairs of the float model's rarer decision.
+
+    >>> e = np.eye(3); rows = np.array(pair_rows(e[[0, 0, 1]], e[[0, 1, 1]], [0, 0, 1], 0.5))
+    >>> units_agreement(rows), units_accuracy(rows)
+    (1.0, 1.0)
+    """
+    valid, same, dr, dt = _pairs(rows)
+    return _smaller_class(valid, dr)
+
+
+def units_accuracy(rows) -> float:
+    """The counted trials of `pooled_accuracy` and `pooled_accuracy_float`: the pairs of the rarer
+    true class (same voice or different voices)."""
+    valid, same, dr, dt = _pairs(rows)
+    return _smaller_class(valid, same)
 
 
 # --- the output kind ------------------------------------------------------------------------------

@@ -12,6 +12,16 @@
 - A pooled metric (`metrics.Metric.pool`: values are component rows): ``mean`` is the pooled
   figure over every sample, ``std`` None, ``ci95`` a bootstrap that resamples samples and pools
   again.
+- A count ratio (`metrics.Metric.units`: a pooled share of counted items — detection and note
+  F1, precision, recall over boxes or notes, balanced speaker agreement over utterance pairs):
+  ``ci95`` the hull of its bootstrap interval and the Wilson score interval of ``mean`` · U
+  successes in U trials, U = ``units(rows)`` over every sample (the items counted, not the
+  samples; when samples are views of fewer photos, U × photos / samples: a face seen in eight
+  views counts once), so it never collapses to a point when every sample agrees (a bootstrap of
+  three photos whose 40 boxes all match is [1, 1]; Wilson at 40 of 40 is [0.912, 1]); where the
+  bootstrap is wider (samples disagree, or items are not independent) it stands. Figures that are
+  not counts (pixel IoUs, cosines) keep their bootstrap alone (ARCHITECTURE.md, "Uncertainty and
+  splits").
 - Samples that are views of one photo (`clusters`: the photo of each sample, from the dataset
   adapter's ``cluster``) are not independent: the bootstrap resamples whole photos, and a
   proportion's Wilson interval takes the number of distinct photos as its n (with the mean as
@@ -24,6 +34,7 @@ digits and the bootstrap's seed is fixed.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -42,6 +53,8 @@ def summarize(name: str, values: Sequence, clusters: Sequence[str] | None = None
     [0.9154806, 0.9897455]
     >>> summarize("snr_db", [(2.0, 0.02, 2, 1), (8.0, 0.08, 2, 4)])
     {'mean': 20.0, 'std': None, 'n': 2, 'ci95': [20.0, 20.0]}
+    >>> summarize("detection_f1", [[2.0, 2.0, 2.0]] * 10)["ci95"]  # a bootstrap says [1, 1]; Wilson at 20 of 20
+    [0.8388748, 1.0]
     >>> summarize("cer", [])
     {'mean': None, 'std': None, 'n': 0, 'ci95': None}
     """
@@ -52,15 +65,18 @@ def summarize(name: str, values: Sequence, clusters: Sequence[str] | None = None
     out: dict = {"mean": None, "std": None, "n": len(keep), "ci95": None}
     if keep:
         a = np.asarray([values[i] for i in keep], dtype=np.float64)
+        value = _figure(record, a)
         if record.pool is not None:
-            out["mean"] = _sig(float(record.pool(a)))
             ci = bootstrap(a, record.pool, clusters=groups)
         else:
-            out["mean"], out["std"] = _sig(float(a.mean())), _sig(float(a.std()))
+            out["std"] = _sig(float(a.std()))
             if record.proportion:
-                ci = wilson(float(a.mean()) * _effective_n(len(a), groups), _effective_n(len(a), groups))
+                ci = wilson(value * _effective_n(len(a), groups), _effective_n(len(a), groups))
             else:
                 ci = bootstrap(a, clusters=groups)
+        out["mean"] = _sig(value)
+        if record.units is not None:
+            ci = _at_least_wilson(ci, value, _distinct_units(float(record.units(a)), len(a), groups))
         # a percentile interval of a skewed or pooled statistic can miss the point value by a
         # hair; the published interval always contains it
         out["ci95"] = [min(_sig(ci[0]), out["mean"]), max(_sig(ci[1]), out["mean"])] if ci is not None else None
@@ -69,8 +85,51 @@ def summarize(name: str, values: Sequence, clusters: Sequence[str] | None = None
     return out
 
 
+def figure(name: str, values: Sequence) -> float | None:
+    """What `summarize` reports as the ``mean`` of metric `name`, unrounded and without an
+    interval: the mean of the defined `values`, or a pooled metric's figure over their rows;
+    None when no value is defined.
+
+    >>> figure("detection_f1", [[2.0, 2.0, 2.0], None, [1.0, 4.0, 2.0]]), figure("cosine", [None])
+    (0.6, None)
+    """
+    keep = [v for v in values if v is not None]
+    return _figure(metric(name), np.asarray(keep, dtype=np.float64)) if keep else None
+
+
+def _figure(record, a: np.ndarray) -> float:
+    return float(record.pool(a)) if record.pool is not None else float(a.mean())
+
+
+def _distinct_units(units: float, n: int, groups: Sequence[str] | None) -> float:
+    """The counted items of `n` samples that are views of fewer photos (`groups`), as if each
+    photo's views counted its items once: units × photos / samples (the same faces seen in eight
+    views are not eight times the evidence).
+
+    >>> _distinct_units(48.0, 48, [str(i // 8) for i in range(48)]), _distinct_units(40.0, 3, None)
+    (6.0, 40.0)
+    """
+    return units if groups is None else units * len(set(groups)) / n
+
+
 def _effective_n(n: int, groups: Sequence[str] | None) -> int:
     return n if groups is None else len(set(groups))
+
+
+def _at_least_wilson(ci: tuple[float, float] | None, mean: float, n: float) -> tuple[float, float] | None:
+    """The hull of `ci` and the Wilson score interval of `mean` (in [0, 1]) · `n` successes in `n`
+    trials; `ci` itself when the mean is not finite (a pooled figure with nothing to pool) or there
+    are no trials.
+
+    >>> _at_least_wilson((1.0, 1.0), 1.0, 20)[0] == wilson(20, 20)[0], _at_least_wilson((0.2, 0.9), 0.5, 100)
+    (True, (0.2, 0.9))
+    """
+    if not math.isfinite(mean):
+        return ci
+    floor = wilson(min(max(mean, 0.0), 1.0) * n, n)
+    if ci is None or floor is None:
+        return ci or floor
+    return min(ci[0], floor[0]), max(ci[1], floor[1])
 
 
 # --- for people -------------------------------------------------------------------------------
