@@ -199,3 +199,18 @@ def test_every_catalog_cell_is_labelled_for_the_phone_layout_and_the_page_is_det
     assert '<div class="qz-filters" data-qz-table="catalog" hidden>' in html
     assert html.count('<option value="') == len(ctx["tasks"]) + len(ctx["licenses"]) + 2
     assert render.catalog_page(env, list(reversed(built)), [], "0") == html
+
+
+def test_a_model_whose_variants_meet_the_threshold_only_on_the_value_says_the_evidence_is_short(catalog):
+    _, built = catalog
+    bm = next(b for b in built if b.model.task == "classification")
+    # linear-8 measures 99.9 % but its interval reaches down to 95 %: too few samples to show ≥ 99 %
+    bm = with_metric(bm, {v.variant.id: 0.2 for v in bm.variants} | {"linear-8": 0.999},
+                     {"linear-8": [0.95, 1.0]})
+    ctx = pages.model_context(bm)
+    assert ctx["recommended"] is None and ctx["short_of_evidence"] == ["linear-8"]
+    page = render.model_page(render.environment(project_root() / "site_src" / "templates"), bm, None, "0")
+    assert "use the float model. linear-8 meets it on the measured value, but the evaluation set is too small" in page
+    # with a variant that meets it across its interval, nothing is short of evidence
+    ok = with_metric(bm, {v.variant.id: 0.2 for v in bm.variants} | {"linear-8": 0.999}, {"linear-8": [0.995, 1.0]})
+    assert pages.model_context(ok)["short_of_evidence"] == []

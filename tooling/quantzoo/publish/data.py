@@ -166,6 +166,14 @@ def variant_meets(threshold: dict, variant: BuiltVariant) -> bool:
                  s.ci95 if s else None)
 
 
+def short_of_evidence(model: BuiltModel) -> list[BuiltVariant]:
+    """The variants whose measured value meets the threshold but whose 95 % interval does not: the
+    evaluation set is too small to show it (a perfect detector on a few photos), listed in order."""
+    thr = model.model.threshold
+    return [v for v in model.variants if not variant_meets(thr, v)
+            and meets(thr, metric_mean(v.comparison, thr["output"], thr["metric"]))]
+
+
 def recommend(model: BuiltModel) -> BuiltVariant | None:
     """The smallest variant that meets the manifest threshold by `meets` (the conservative end of
     its interval); ties: the one listed first. None when no variant meets it.

@@ -9,8 +9,8 @@ from typing import Any
 from ..compare.metrics import METRICS, format_metric, metric, metric_label
 from ..units import human_count, human_size
 from ..compare.summary import excluded_note, format_summary
-from .data import (BuiltModel, float_file_name, metric_mean, metric_summary, public_file,
-                   recommend, safe_href, site_file, source_sha256, source_url, variant_file_name, variant_meets)
+from .data import (BuiltModel, float_file_name, metric_mean, metric_summary, public_file, recommend, safe_href,
+                   short_of_evidence, site_file, source_sha256, source_url, variant_file_name, variant_meets)
 from .grid import model_grid_context
 from .shapetables import shapes_context
 from .autotables import auto_context
@@ -105,6 +105,7 @@ def model_context(bm: BuiltModel, artifact_base_url: str | None = None) -> dict:
                       "end": "lower" if "min" in thr and thr.get("min") is not None else "upper"},
         "recommended": rec.variant.id if rec else None,
         "recommended_size_text": human_size(rec.size) if rec else None,
+        "short_of_evidence": [v.variant.id for v in short_of_evidence(bm)] if rec is None else [],
         "accuracy_float": format_metric("accuracy_float", acc_float) if acc_float is not None else None,
         "columns": [{"output": out, "metric": met,
                      "label": metric_label(met) + (f" ({out})" if multi_output else ""),
