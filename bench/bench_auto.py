@@ -12,7 +12,7 @@ worker seconds and CPU-seconds (``time.process_time``: every thread of this proc
 encodes, sensitivity passes, search, gate and the final artifact). Runtime-matrix and shape
 checks cost the same per variant for both and are left out.
 
-Run: ``QUANTZOO_CACHE=/tmp/qzc-after .venv/bin/python bench/bench_auto.py`` (writes
+Run: ``QUANTZOO_THREADS=1 QUANTZOO_CACHE=/tmp/qzc-after .venv/bin/python bench/bench_auto.py`` (writes
 bench/results/auto.json); ``BENCH_MODELS=stn-digits`` narrows a run, ``BENCH_ZOO`` names the
 registry folder (default ./zoo), ``BENCH_OUT`` the results name (default auto),
 ``BENCH_KEEP=1`` keeps the models of an earlier results file and the grid rows measured before.
@@ -33,10 +33,11 @@ from _common import RESULTS, write_result  # noqa: E402
 from quantzoo.cache import Cache  # noqa: E402
 from quantzoo.compare import prepare  # noqa: E402
 from quantzoo.fetch import fetch_source  # noqa: E402
-from quantzoo.pipeline.autovariant import meets_on  # noqa: E402
+from quantzoo.pipeline.autovariant import AUTO_REVISION, gate_on  # noqa: E402
 from quantzoo.publish.data import meets  # noqa: E402
 from quantzoo.quantize import quantize_file  # noqa: E402
-from quantzoo.quantize.allocate import auto_quantize, independent_n  # noqa: E402
+from quantzoo.quantize.allocate import auto_quantize  # noqa: E402
+from quantzoo.quantize.requirement import independent_n  # noqa: E402
 from quantzoo.quantize.variants import DEFAULT_VARIANTS, parse_variant  # noqa: E402
 from quantzoo.registry import load_registry  # noqa: E402
 
@@ -88,7 +89,7 @@ def bench_model(reg, cache: Cache, mid: str, work: Path) -> dict:
         _save_grid()
     t0, c0 = time.perf_counter(), time.process_time()
     rep, recipe, table = auto_quantize(src, work / f"{mid}-auto.onnx", cal, thr, independent_n(ev),
-                                       gate=lambda p: meets_on(ev, p, thr), gate_samples=ev.n)
+                                       gate=lambda p: gate_on(ev, p, thr), gate_samples=ev.n)
     auto_s, auto_cpu = time.perf_counter() - t0, time.process_time() - c0
     c = ev.compare(work / f"{mid}-auto.onnx")
     auto = {"bytes": rep.artifact_bytes, **_summary(c, thr), "worker_s": round(auto_s, 3),
@@ -103,7 +104,9 @@ def bench_model(reg, cache: Cache, mid: str, work: Path) -> dict:
     # CPU-seconds of the process (every thread): less sensitive to other jobs than wall seconds
     grid_cpu = sum(g.get("quantize_cpu_s", 0) + g.get("compare_cpu_s", 0) for g in uniform) \
         if all("quantize_cpu_s" in g for g in uniform) else None
-    return {"model": mid, "threshold": thr, "float_bytes": src.stat().st_size, "n_evaluation": ev.n,
+    return {"model": mid, "auto_revision": AUTO_REVISION, "run_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "threads": os.environ.get("QUANTZOO_THREADS") or "default",
+            "threshold": thr, "float_bytes": src.stat().st_size, "n_evaluation": ev.n,
             "n_evaluation_independent": independent_n(ev), "n_calibration": cal.n, "grid": grid, "auto": auto,
             "best_uniform": best and best["variant"], "best_uniform_bytes": best and best["bytes"],
             "best_with_grouped": best_any and best_any["variant"],
@@ -123,6 +126,18 @@ def _count(schemes: dict) -> dict:
     return dict(sorted(out.items()))
 
 
+NOTES = [
+    "auto_saving: 1 - auto bytes / bytes of the smallest default-grid variant meeting the threshold by the published "
+    "rule (interval's conservative end) on the evaluation split; None when auto does not meet it.",
+    "worker_cpu_s / grid_cpu_s: CPU-seconds of the bench process (time.process_time, every thread) for the auto search "
+    "(session, encodes, sensitivity passes, search, every gate and the final artifact) and for quantize + compare of "
+    "every default-grid variant. `threads` is QUANTZOO_THREADS of the run: 1 is how build workers run every session "
+    "(quantzoo.threads); 'default' lets onnxruntime start a thread per core, whose spinning is counted too (rows "
+    "measured that way are not comparable with 1-thread rows). Wall seconds depend on the machine's load.",
+    "auto_revision (pipeline.autovariant.AUTO_REVISION) and run_date say when and with which search each row was measured.",
+]
+
+
 def main() -> None:
     reg = load_registry(os.environ.get("BENCH_ZOO", str(REPO / "zoo")))
     cache = Cache()
@@ -132,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for mid in MODELS:
             done[mid] = bench_model(reg, cache, mid, Path(d))
-            write_result(OUT, {"models": [done[k] for k in sorted(done)]})
+            write_result(OUT, {"models": [done[k] for k in sorted(done)], "notes": NOTES})
 
 
 if __name__ == "__main__":

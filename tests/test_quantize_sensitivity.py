@@ -98,3 +98,22 @@ def test_weights_in_constant_nodes_and_if_branches_are_substituted_too(tmp_path)
     assert error > 0
     # and the float weights are back afterwards: a session made anew gives the float outputs
     assert ws.run({"conv.w": ws.floats["conv.w"]})[0] <= 1e-8 * ws.signal
+
+
+def test_a_check_stops_once_it_cannot_pass_and_decides_as_the_whole_split(tmp_path):
+    from quantzoo.quantize.requirement import give_up
+
+    _, ev, _ = _session(tmp_path)
+    proto = make_model()
+    chosen, _ = select(proto, min_elements=1024)
+    ws = WeightSession(proto, chosen, None, ev, "y", "top1_agreement")
+    assert ws.counts == [8, 8, 8]
+    ruin = {"A": ws.floats["A"] * 0}  # y = 0.01 (xB + xC): the top-1 class moves on most samples
+    snr, values = ws.check(ruin)
+    assert len(values) == 24 and np.mean(values) < 0.5 and snr < 10
+    # 0.95 of 24 values allows one miss: the first batch already has more, so the check stops there
+    _, part = ws.check(ruin, give_up({"calibration_mean_at_least": 0.95}))
+    assert part == values[:8]
+    # the float weights agree everywhere: a check that can pass runs every batch
+    snr, values = ws.check({}, give_up({"calibration_mean_at_least": 0.95}))
+    assert values == [1.0] * 24 and snr == 200.0

@@ -10,8 +10,11 @@ from ..errors import QuantzooError
 
 # Bump when the auto search (sensitivity, allocation, the calibration rule) changes its choices:
 # auto artifacts are keyed by it (keys.auto_spec). 2: the calibration rule counts the evaluation
-# split's independent items (clusters), as the published interval does.
-AUTO_REVISION = 2
+# split's independent items (clusters), as the published interval does. 3: a gate miss steps by
+# the misses it measured (`requirement.tighten`), the bisection checks its top only when nothing
+# below it passes, large tables are candidates on larger tensors only (sensitivity.TABLE_SHARE)
+# and 3-, 2- and 1-bit tables per group of channels are no longer candidates.
+AUTO_REVISION = 3
 
 
 def threshold_of(model, variant) -> dict:
@@ -28,22 +31,24 @@ def threshold_of(model, variant) -> dict:
     return thr
 
 
-def meets_on(evaluation, path: Path, threshold: dict) -> bool:
-    """Whether the artifact at `path` meets `threshold` on `evaluation` by the published
-    (conservative) rule: the gate of `allocate.auto_quantize`."""
+def gate_on(evaluation, path: Path, threshold: dict) -> tuple[bool, float | None]:
+    """(whether the artifact at `path` meets `threshold` on `evaluation` by the published
+    (conservative) rule, the threshold metric's mean there): the gate of `allocate.auto_quantize`,
+    which sizes its next step from the mean on a miss."""
     from ..publish.data import meets
 
     s = evaluation.compare(path).metrics.get(threshold["output"], {}).get(threshold["metric"]) or {}
-    return meets(threshold, s.get("mean"), tuple(s["ci95"]) if s.get("ci95") else None)
+    return bool(meets(threshold, s.get("mean"), tuple(s["ci95"]) if s.get("ci95") else None)), s.get("mean")
 
 
 def quantize_auto(model, variant, job, cache, tmp: Path, reg, evaluation, data_name: str | None = None):
     """Write the auto artifact of `model` to `tmp`; (the quantize report, what the artifact's
     record keeps besides: the recipe and the sensitivity table). `evaluation()` gives the
     prepared evaluation split: its size (the conservative rule needs it) and the last gate
-    (`meets_on`), which passes or fails whole artifacts and never picks a tensor's scheme."""
+    (`gate_on`), which passes or fails whole artifacts and never picks a tensor's scheme."""
     from ..compare import prepare
-    from ..quantize.allocate import auto_quantize, independent_n
+    from ..quantize.allocate import auto_quantize
+    from ..quantize.requirement import independent_n
 
     dataset = reg.datasets.get(model.dataset)
     if dataset is None or not getattr(dataset, "calibration", None):
@@ -56,6 +61,6 @@ def quantize_auto(model, variant, job, cache, tmp: Path, reg, evaluation, data_n
     report, recipe, table = auto_quantize(Path(job.float_path), tmp, cal, thr, independent_n(evaluation()),
                                           representation=variant.representation, source_sha256=job.float_sha256,
                                           selector={"exclude": list(getattr(model, "keep_float", None) or [])},
-                                          data_name=data_name, gate=lambda p: meets_on(evaluation(), p, thr),
+                                          data_name=data_name, gate=lambda p: gate_on(evaluation(), p, thr),
                                           gate_samples=evaluation().n)
     return report, {"recipe": recipe.to_dict(), "sensitivity": table.to_dict()}

@@ -9,8 +9,10 @@ SNR = 10·log10(signal / Σ error energy) from the sensitivity table. For a requ
 answer is within that of the true optimum; a greedy or Lagrangian walk reaches only the convex
 hull's corners). The SNR that the threshold needs is not known in advance: `search` bisects
 on it, and every candidate allocation is run on the whole calibration split (through the
-`sensitivity.WeightSession`, whose numpy decode is bit-identical to the artifact's) and kept
-only when the threshold metric passes `requirement`; the cheapest passing allocation wins.
+`sensitivity.WeightSession`, whose numpy decode is bit-identical to the artifact's; a check
+stops once it can no longer pass: `give_up`) and kept only when the threshold metric passes
+`requirement`; the cheapest passing allocation wins. A gate miss on the evaluation split
+raises the required SNR by the step its measured misses ask (`tighten`).
 Predicted cells an allocation picks are measured first (`sensitivity.refine`), so no choice
 rests on a prediction. Everything is deterministic: same inputs, same recipe, same bytes.
 """
@@ -20,14 +22,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 
 from ..errors import QuantzooError
 from .recipe import FLOAT, Recipe
+from .requirement import give_up, requirement, tighten
 from .sensitivity import (DEFAULT_SAMPLES, DEFAULT_SCHEMES, Cell, SensitivityTable, WeightSession, db, float_cell,
-                          measure, refine)
+                          measure, metric_figure, refine)
 
 BUCKETS = 40_000     # byte resolution of the knapsack: the float size / BUCKETS
 SNR_RANGE = (0.0, 90.0)
@@ -43,8 +47,7 @@ REFINE_ROUNDS = 5    # measure-the-picks rounds per allocation
 # unmeasured ones account for less than this share of the error budget (the allocation is then
 # run for real anyway: a prediction can cost bytes, never a wrong pass).
 UNMEASURED_SHARE = 0.1
-TIGHTEN_DB = 1.0     # a gate miss: search again requiring this much more SNR than the last choice
-GATE_ROUNDS = 8
+GATE_ROUNDS = 8      # gate misses before the search gives up (each step: requirement.tighten)
 UNIFORM_MARGIN_DB = 6.0
 # Auto considers smaller tensors than the uniform variants' 2048: each is kept in float unless
 # compressing it saves more than its decode costs (sensitivity.DECODE_OVERHEAD is in the bytes).
@@ -72,90 +75,41 @@ def choose(opts: list[list[Cell]], budget: float, resolution: int | None = None)
     """
     total = sum(max(c.bytes for c in o) for o in opts)
     res = resolution or max(1, math.ceil(total / BUCKETS))
-    units = [[math.ceil(c.bytes / res) for c in o] for o in opts]
-    top = sum(max(u) for u in units)
-    best = np.full(top + 1, np.inf)
-    best[0] = 0.0
-    picks = []
-    for o, u in zip(opts, units):
-        new = np.full(top + 1, np.inf)
-        pick = np.zeros(top + 1, np.int16)
-        for k, (cell, uk) in enumerate(zip(o, u)):
-            cand = np.full(top + 1, np.inf)
-            cand[uk:] = best[:top + 1 - uk] + cell.error_energy
-            better = cand < new
-            new[better] = cand[better]
-            pick[better] = k
-        best = new
-        picks.append(pick)
+    units, picks, best = _knapsack(tuple(tuple((c.bytes, c.error_energy) for c in o) for o in opts), res)
     ok = np.flatnonzero(best <= budget * (1 + 1e-12))
     if ok.size == 0:
         return None
     at = int(ok[0])
     out = []
-    for o, u, pick in zip(reversed(opts), reversed(units), reversed(picks)):
+    for u, pick in zip(reversed(units), reversed(picks)):
         k = int(pick[at])
         out.append(k)
         at -= u[k]
     return out[::-1]
 
 
-def independent_n(prepared) -> int:
-    """The n of the published interval on a prepared split: its samples, or its clusters (photos,
-    spoken sentences) when samples are views of one item (ARCHITECTURE.md, "Uncertainty and
-    splits"): the Wilson interval of a proportion counts clusters.
-
-    >>> from types import SimpleNamespace as N
-    >>> independent_n(N(n=6, clusters=["a", "a", "b", "b", "c", "c"])), independent_n(N(n=6, clusters=None))
-    (3, 6)
-    """
-    clusters = getattr(prepared, "clusters", None)
-    return len(set(clusters)) if clusters else prepared.n
-
-
-def requirement(threshold: dict, n_eval: int | None, clusters=None) -> tuple[Callable[[list], bool], dict]:
-    """(does a list of per-sample calibration values pass, what it requires).
-
-    A proportion (agreement) with a ``min``: the published rule takes the Wilson interval's lower
-    end on the evaluation split's `n_eval` independent items (`independent_n`), so the
-    calibration mean must reach the least proportion whose lower end meets the threshold there
-    (1.0 when none does). Another metric: the calibration interval's conservative end (over the
-    calibration samples' `clusters`, when given) must meet it.
-
-    >>> ok, what = requirement({"metric": "top1_agreement", "min": 0.98}, 400)
-    >>> what["calibration_mean_at_least"], ok([1.0] * 99 + [0.0]), ok([1.0] * 100)
-    (0.995, False, True)
-    >>> requirement({"metric": "top1_agreement", "min": 0.95}, 104)[1]["calibration_mean_at_least"]
-    1.0
-    """
-    from ..compare.intervals import wilson
-    from ..compare.metrics import metric
-    from ..compare.summary import summarize
-
-    name = threshold["metric"]
-    is_min = threshold.get("min") is not None
-    bound = threshold["min"] if is_min else threshold["max"]
-    if metric(name).proportion and n_eval:
-        ends = [wilson(k, n_eval) or (0.0, 1.0) for k in range(n_eval + 1)]
-        if is_min:
-            need = next((k / n_eval for k in range(n_eval + 1) if ends[k][0] >= bound), 1.0)
-            return (lambda v: _mean(v) is not None and _mean(v) >= need - 1e-12,
-                    {"metric": name, "calibration_mean_at_least": round(need, 6), "n_eval": n_eval})
-        need = max((k / n_eval for k in range(n_eval + 1) if ends[k][1] <= bound), default=0.0)
-        return (lambda v: _mean(v) is not None and _mean(v) <= need + 1e-12,
-                {"metric": name, "calibration_mean_at_most": round(need, 6), "n_eval": n_eval})
-
-    def ok(values: list) -> bool:
-        groups = clusters if clusters is not None and len(clusters) == len(values) else None
-        ci = summarize(name, values, groups)["ci95"]
-        return ci is not None and (ci[0] >= bound if is_min else ci[1] <= bound)
-
-    return ok, {"metric": name, "calibration_ci95_" + ("lower_at_least" if is_min else "upper_at_most"): bound}
-
-
-def _mean(values: list) -> float | None:
-    keep = [v for v in values if v is not None]
-    return float(np.mean(keep)) if keep else None
+@lru_cache(maxsize=4)
+def _knapsack(cells: tuple, res: int) -> tuple:
+    """The dynamic programme of `choose`, which does not depend on the budget: (each tensor's
+    option sizes in units of `res`, each tensor's best option per total size, the least error
+    energy per total size). Cached: the search asks it for several budgets on one table, and
+    its cost (tensors × options × reachable sizes) was most of the search's own CPU time."""
+    units = [[math.ceil(b / res) for b, _ in o] for o in cells]
+    best = np.zeros(1)
+    picks = []
+    for o, u in zip(cells, units):  # `best` covers the sizes reachable so far; beyond them, nothing
+        reach = best.size - 1
+        new = np.full(reach + max(u) + 1, np.inf)
+        pick = np.zeros(new.size, np.int16)
+        for k, ((_, error), uk) in enumerate(zip(o, u)):
+            cand = best + error
+            target = new[uk:uk + reach + 1]
+            better = cand < target
+            target[better] = cand[better]
+            pick[uk:uk + reach + 1][better] = k
+        best = new
+        picks.append(pick)
+    return units, picks, best
 
 
 @dataclass
@@ -197,7 +151,7 @@ def _refine_picks(ws: WeightSession, table: SensitivityTable, picked: dict[str, 
     return ran
 
 
-def _try_uniform(ws, table, decoded, accept, tried: dict, floor: float, attempts: list) -> None:
+def _try_uniform(ws, table, decoded, accept, tried: dict, floor: float, attempts: list, stop=None) -> None:
     """Run the uniform allocations (one scheme for every tensor) cheaper than the best passing
     allocation found, whose predicted SNR is within `UNIFORM_MARGIN_DB` below its own: the
     knapsack's bytes resolution and the bisection's step can step over them."""
@@ -215,10 +169,10 @@ def _try_uniform(ws, table, decoded, accept, tried: dict, floor: float, attempts
         pred = db(table.signal_energy, sum(t.cells[scheme].error_energy for t in table.tensors))
         if sig in tried or nbytes >= best[0] or pred < max(floor, best_pred - UNIFORM_MARGIN_DB):
             continue
-        error, values = ws.run({k: decoded[k, s] for k, s in schemes.items()}, full=True)
+        snr, values = ws.check({k: decoded[k, s] for k, s in schemes.items()}, stop)
         tried[sig] = [nbytes, accept(values), schemes, pred]
-        attempts.append(Attempt(round(pred, 3), nbytes, round(pred, 3), round(db(float(sum(ws.signals)), error), 3),
-                                _mean(values), tried[sig][1]))
+        attempts.append(Attempt(round(pred, 3), nbytes, round(pred, 3), round(snr, 3),
+                                metric_figure(ws.metric, values), tried[sig][1]))
 
 
 def _cell(table: SensitivityTable, key: str, scheme: str) -> Cell:
@@ -227,10 +181,12 @@ def _cell(table: SensitivityTable, key: str, scheme: str) -> Cell:
 
 
 def search(ws: WeightSession, table: SensitivityTable, decoded: dict, accept: Callable[[list], bool],
-           steps: int = SEARCH_STEPS, floor: float = SNR_RANGE[0], tried: dict | None = None) -> Allocation:
+           steps: int = SEARCH_STEPS, floor: float = SNR_RANGE[0], tried: dict | None = None,
+           stop: Callable[[list, int], bool] | None = None) -> Allocation:
     """Bisect on the required SNR, from `floor` up, for the cheapest allocation that passes
     `accept` on the whole calibration split (the cheapest passing one required at `floor` or more
-    wins; none passing: the most accurate). `tried` carries measured allocations across calls."""
+    wins; none passing: the most accurate). `tried` carries measured allocations across calls;
+    `stop` (`give_up`) ends a check once its outcome is decided."""
     t0 = time.perf_counter()
     attempts: list[Attempt] = []
     tried = {} if tried is None else tried  # signature -> [bytes, passed, schemes, highest required SNR]
@@ -252,12 +208,12 @@ def search(ws: WeightSession, table: SensitivityTable, decoded: dict, accept: Ca
         sig = tuple(sorted(schemes.items()))
         nbytes = sum(c.bytes for c in picked.values())
         if sig not in tried:
-            error, values = ws.run({k: decoded[k, s] for k, s in schemes.items() if s != FLOAT}, full=True)
+            measured, values = ws.check({k: decoded[k, s] for k, s in schemes.items() if s != FLOAT}, stop)
             passed = accept(values)
             tried[sig] = [nbytes, passed, schemes, snr]
             attempts.append(Attempt(round(snr, 3), nbytes,
                                     round(db(table.signal_energy, sum(c.error_energy for c in picked.values())), 3),
-                                    round(db(float(sum(ws.signals)), error), 3), _mean(values), passed))
+                                    round(measured, 3), metric_figure(ws.metric, values), passed))
         tried[sig][3] = max(tried[sig][3], snr)
         return tried[sig][1]
 
@@ -269,25 +225,26 @@ def search(ws: WeightSession, table: SensitivityTable, decoded: dict, accept: Ca
         at = lambda idx: sum(o[k].bytes for o, k in zip(opts, idx))  # noqa: E731
         return at(b) - at(a) < STOP_BYTES * at(b)
 
+    def bisect(lo: float, hi: float) -> bool:
+        """Halve [lo, hi], `hi` taken to pass (unchecked); whether a required SNR below `hi` passed."""
+        passed = False
+        for _ in range(steps):
+            if close(lo, hi):
+                break
+            mid = (lo + hi) / 2
+            if attempt(mid):
+                hi, passed = mid, True
+            else:
+                lo = mid
+        return attempt(lo) or passed
+
     lo, hi = max(floor, SNR_RANGE[0]), max(floor, FIRST_SNR_DB)
-    if lo > SNR_RANGE[0] and attempt(lo):  # after a gate miss: the tightened SNR usually passes at once
-        pass
-    else:
-        ok = attempt(hi)
-        if not ok and hi < SNR_RANGE[1]:
-            lo, hi = hi, SNR_RANGE[1]
-            ok = attempt(hi)
-        if ok:
-            for _ in range(steps):
-                if close(lo, hi):
-                    break
-                mid = (lo + hi) / 2
-                if attempt(mid):
-                    hi = mid
-                else:
-                    lo = mid
-            attempt(lo)
-    _try_uniform(ws, table, decoded, accept, tried, floor, attempts)
+    # after a gate miss the tightened SNR usually passes at once; else bisect up to FIRST_SNR_DB,
+    # which is checked only when nothing below it passed (then [FIRST_SNR_DB, 90] if it fails too)
+    if not (lo > SNR_RANGE[0] and attempt(lo)):
+        if not bisect(lo, hi) and not attempt(hi) and hi < SNR_RANGE[1] and attempt(SNR_RANGE[1]):
+            bisect(hi, SNR_RANGE[1])
+    _try_uniform(ws, table, decoded, accept, tried, floor, attempts, stop)
     passing = [v for v in tried.values() if v[1] and v[3] >= floor]
     required = floor
     if passing:
@@ -306,9 +263,10 @@ def auto_quantize(src, dst, evaluation, threshold: dict, n_eval: int | None, *, 
     part="calibration")`) and write its artifact to `dst`: (the quantize report, the recipe, the
     sensitivity table). `n_eval`: the evaluation split's independent items (`independent_n`: the
     n of the conservative rule's interval); `gate_samples`: the samples one gate runs (cost only).
-    `gate(path) -> bool`: a last check of the written artifact (the pipeline: the threshold by the
-    published rule on the evaluation split); on a miss the search is repeated requiring
-    `TIGHTEN_DB` more SNR than the choice that missed, at most `GATE_ROUNDS` times. The
+    `gate(path) -> (passed, the threshold metric's mean)`: a last check of the written artifact
+    (the pipeline: the threshold by the published rule on the evaluation split); on a miss the
+    search is repeated requiring `tighten` more SNR than the choice that missed, at most
+    `GATE_ROUNDS` times. The
     gate passes or fails whole artifacts: every per-tensor choice is made on calibration data."""
     from .engine import load_model, quantize_file
     from .legacy import modernize
@@ -331,7 +289,8 @@ def auto_quantize(src, dst, evaluation, threshold: dict, n_eval: int | None, *, 
     table, decoded = measure(ws, schemes, progress=progress)
     accept, what = requirement(threshold, n_eval, getattr(evaluation, "clusters", None))
     tried: dict = {}
-    found = search(ws, table, decoded, accept, tried=tried)
+    stop = give_up(what)
+    found = search(ws, table, decoded, accept, tried=tried, stop=stop)
     target = {k: threshold[k] for k in ("output", "metric", "min", "max") if threshold.get(k) is not None}
     gates, seconds, attempts = [], found.seconds, list(found.attempts)
     for _ in range(GATE_ROUNDS + 1):
@@ -341,12 +300,13 @@ def auto_quantize(src, dst, evaluation, threshold: dict, n_eval: int | None, *, 
         report = quantize_file(src, dst, recipe=recipe, source_sha256=source_sha256, jobs=1, data_name=data_name)
         if gate is None:
             break
-        ok = bool(gate(dst))
+        ok, mean = gate(dst)
+        step = tighten(what, mean)
         gates.append({"bytes": report.artifact_bytes, "required_snr_db": round(found.required_snr_db, 3),
-                      "passed": ok})
+                      "passed": bool(ok), "metric": mean, **({} if ok else {"tighten_db": step})})
         if ok or not found.passed or len(gates) > GATE_ROUNDS:
             break
-        found = search(ws, table, decoded, accept, floor=found.required_snr_db + TIGHTEN_DB, tried=tried)
+        found = search(ws, table, decoded, accept, floor=found.required_snr_db + step, tried=tried, stop=stop)
         seconds += found.seconds
         attempts += found.attempts
     table.runs = int(round(ws.runs))

@@ -29,7 +29,8 @@ def cli_auto(args) -> int:
     from ..cache import Cache
     from ..units import human_size
     from ..compare import prepare
-    from .allocate import auto_quantize, independent_n
+    from .allocate import auto_quantize
+    from .requirement import independent_n
     from .recipe import write_recipe
 
     if bool(args.model) == bool(args.calibration):
@@ -61,9 +62,9 @@ def cli_auto(args) -> int:
         threshold = {k: v for k, v in threshold.items() if k not in ("min", "max")} | {bound: args.target}
     gate = None
     if ev is not None:  # as in the build: the evaluation split passes or fails whole artifacts
-        from ..pipeline.autovariant import meets_on
+        from ..pipeline.autovariant import gate_on
 
-        gate = lambda p: meets_on(ev, p, threshold)  # noqa: E731
+        gate = lambda p: gate_on(ev, p, threshold)  # noqa: E731
     report, recipe, table = auto_quantize(args.input, args.output, cal, threshold, n_eval, selector=selector,
                                           representation=args.representation or "auto", gate=gate,
                                           gate_samples=ev.n if ev is not None else None)

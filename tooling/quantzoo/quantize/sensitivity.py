@@ -2,7 +2,7 @@
 (ARCHITECTURE.md, "Automatic mixed precision").
 
 For every selected weight tensor and every candidate scheme (`DEFAULT_SCHEMES`: fp16, linear
-8/6/4 per channel, k-means tables 8/6/5/4/3/2/1 per tensor and 4/3/2/1 per group of 8 output
+8/6/4 per channel, k-means tables 8/6/5/4/3/2/1 per tensor and 4 bits per group of 8 output
 channels), the tensor is encoded and decoded in numpy (`modes.decode` is bit-identical to the
 artifact's in-graph decode, so no artifact is written) and written into the model's own weight
 tensor, which a session made for that substitution runs (`WeightSession`; the weights stay
@@ -18,10 +18,11 @@ predicted from the weight error (output error energy = gain × weight error², t
 the tensor's measured cells), and `refine` measures a predicted cell when an allocation picks it.
 
 Cost: one float pass over the calibration split, tensors × schemes encodes
-(k-means at 6-8 bits dominates), tensors probe passes and at most tensors refine passes per
-allocation, each over `samples` samples (one float inference of that many samples) in a session
-made for it (serialising the model and creating the session: 0.03-0.3 s on the catalog). Only
-calibration samples are ever read (`compare.split`).
+(k-means at 6-8 bits dominates; `worth_encoding` leaves out tables too large for their tensor),
+tensors probe passes and at most tensors refine passes per allocation, each over `samples`
+samples (one float inference of that many samples) in a session made for it (serialising the
+model and creating the session: 0.01-0.3 s on the catalog). Only calibration samples are ever
+read (`compare.split`).
 """
 
 from __future__ import annotations
@@ -42,14 +43,20 @@ from .recipe import FLOAT, scheme_config, tensor_key
 from .weights import Selected
 from ..threads import ort_options
 
-# (6- and 8-bit tables per group of 8 channels are left out: a 64- or 256-entry table per 8
-# channels costs more than it saves on the catalog's models, and per-group k-means at those
-# widths is the slowest encode)
+# (Tables per group of 8 channels other than 4-bit ones are left out: 6- and 8-bit ones cost more
+# than they save on the catalog's models and are the slowest encodes; 3-, 2- and 1-bit ones were
+# never chosen on the five catalog models auto ran on (AUTO_REVISION 2) and were a third of
+# ppocr-mobile-v2-cls's encode CPU-seconds.)
 DEFAULT_SCHEMES = ("fp16", "linear-8", "linear-6", "linear-4",
                    "kmeans-8", "kmeans-6", "kmeans-5", "kmeans-4", "kmeans-3", "kmeans-2", "kmeans-1",
-                   "kmeans-4-g8", "kmeans-3-g8", "kmeans-2-g8", "kmeans-1-g8")
+                   "kmeans-4-g8")
 PROBES = ("kmeans-4",)  # measured for every tensor; the other cells are predicted, then refined
 DEFAULT_SAMPLES = 32  # calibration samples per sensitivity pass (the allocation check uses all)
+# A k-means table is a candidate when it has at most one entry per TABLE_SHARE values it codes
+# (`worth_encoding`). With one per 4 (the first rule), k-means-8 on 1024-4095-value tensors was a
+# third of ppocr-mobile-v2-cls's encode time and never chosen (its 1 KB table alone outweighs
+# what its codes save over linear-8); one per 16 wrote the same artifact.
+TABLE_SHARE = 16
 
 
 @dataclass
@@ -157,13 +164,13 @@ def stored_bytes(enc, s: Selected, scheme: str) -> int:
 
 
 def worth_encoding(scheme: str, s: Selected) -> bool:
-    """False for a table whose entries would number more than a quarter of the values it codes
-    (its table alone outweighs the codes it saves; and k-means at 7-8 bits on a small tensor is
+    """False for a table whose entries would number more than one in `TABLE_SHARE` of the values
+    it codes (its table outweighs what it saves; and k-means at 6-8 bits on a small tensor is
     the slowest encode of all).
 
     >>> from types import SimpleNamespace as N
     >>> t = N(tensor=N(elements=512, shape=(8, 64)), channel_axis=1)
-    >>> worth_encoding("kmeans-8", t), worth_encoding("kmeans-7", t), worth_encoding("linear-8", t)
+    >>> worth_encoding("kmeans-8", t), worth_encoding("kmeans-5", t), worth_encoding("linear-8", t)
     (False, True, True)
     """
     cfg = scheme_config(scheme)
@@ -172,7 +179,7 @@ def worth_encoding(scheme: str, s: Selected) -> bool:
     groups = 1
     if cfg["granularity"] == "per_grouped_channel" and s.channel_axis is not None:
         groups = -(-s.tensor.shape[s.channel_axis] // cfg["group_size"])
-    return groups * (1 << cfg["nbits"]) * 4 <= s.tensor.elements
+    return groups * (1 << cfg["nbits"]) * TABLE_SHARE <= s.tensor.elements
 
 
 def encode_scheme(array: np.ndarray, s: Selected, scheme: str) -> tuple[np.ndarray, int]:
@@ -212,6 +219,8 @@ class WeightSession:
         if getattr(evaluation, "stream", None) is not None:
             raise QuantzooError("auto quantization of a streamed model (its evaluation runs windows with a "
                                 "state) is not supported yet; quantize it with a uniform variant")
+        from ..compare.kinds import compare_batch
+
         self.output, self.metric, self.j, self.names = output, metric, j, list(evaluation.output_names)
         # what a session is fed for a stored batch (inputs without a sample axis lose it: compare.core)
         self.feed = getattr(evaluation, "feed", None) or (lambda b: b)
@@ -229,6 +238,8 @@ class WeightSession:
         self.own = self._outputs({}, len(self.batches))  # the float weights through this very path
         self.signals = [self._components(o, o)[0] for o in self.own]
         self.signal = float(sum(self.signals[:self.probe_batches]))
+        self.counts = [len(compare_batch(self.kind, r, o, self.ctx).get(metric, []))  # metric values a batch gives
+                       for r, o in zip(self.reference, self.own)]
 
     def _session(self):
         import onnxruntime as ort
@@ -239,24 +250,28 @@ class WeightSession:
         so.log_severity_level = 3
         return ort.InferenceSession(self.proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
-    def _outputs(self, overrides: dict[str, np.ndarray], batches: int) -> list:
+    def _session_with(self, overrides: dict[str, np.ndarray]):
+        if not overrides:
+            return self._float_session
+        try:
+            for k, w in overrides.items():
+                self.tensors[k].CopyFrom(_with_data(self.float_protos[k], w))
+            return self._session()
+        finally:
+            for k in overrides:
+                self.tensors[k].CopyFrom(self.float_protos[k])
+
+    def _output(self, sess, i: int):
+        """Batch `i`'s primary output from `sess`, reduced as its comparison reads it."""
         from ..compare.kinds import KINDS
         from ..customops import run as run_session
 
-        if overrides:
-            try:
-                for k, w in overrides.items():
-                    self.tensors[k].CopyFrom(_with_data(self.float_protos[k], w))
-                sess = self._session()
-            finally:
-                for k in overrides:
-                    self.tensors[k].CopyFrom(self.float_protos[k])
-        else:
-            sess = self._float_session
-        outs = []
-        for b, r in zip(self.batches[:batches], self.reference[:batches]):
-            ys = run_session(sess, self.names, self.feed(b))  # every output: decoders read them all
-            outs.append(KINDS[self.kind].reduce(np.asarray(ys[self.j]), {**self.ctx, "outputs": ys, "reference": r}))
+        ys = run_session(sess, self.names, self.feed(self.batches[i]))  # every output: decoders read them all
+        return KINDS[self.kind].reduce(np.asarray(ys[self.j]), {**self.ctx, "outputs": ys, "reference": self.reference[i]})
+
+    def _outputs(self, overrides: dict[str, np.ndarray], batches: int) -> list:
+        sess = self._session_with(overrides)
+        outs = [self._output(sess, i) for i in range(batches)]
         self.runs += batches / max(1, self.probe_batches)
         return outs
 
@@ -279,6 +294,26 @@ class WeightSession:
             values.extend(compare_batch(self.kind, r, t, self.ctx).get(self.metric, []))
         return float(error), values
 
+    def check(self, overrides: dict[str, np.ndarray], give_up=None) -> tuple[float, list]:
+        """(the measured SNR in dB, the threshold metric's per-sample values) with `overrides`
+        substituted, over the whole calibration split, batch by batch; it stops after a batch when
+        `give_up(values so far, values the other batches give)` says no outcome of those can make
+        the check pass (`requirement.give_up`), and then measures the batches run."""
+        from ..compare.kinds import compare_batch
+
+        sess = self._session_with(overrides)
+        error = signal = 0.0
+        values: list = []
+        for i in range(len(self.batches)):
+            out = self._output(sess, i)
+            error += self._components(self.own[i], out)[1]
+            signal += self.signals[i]
+            values.extend(compare_batch(self.kind, self.reference[i], out, self.ctx).get(self.metric, []))
+            if give_up is not None and i + 1 < len(self.batches) and give_up(values, sum(self.counts[i + 1:])):
+                break
+        self.runs += (i + 1) / max(1, self.probe_batches)
+        return db(signal, error), values
+
 
 def _copy(t: onnx.TensorProto) -> onnx.TensorProto:
     out = onnx.TensorProto()
@@ -296,9 +331,11 @@ def _with_data(float_proto: onnx.TensorProto, w: np.ndarray) -> onnx.TensorProto
     return t
 
 
-def mean(values: list) -> float | None:
-    keep = [v for v in values if v is not None]
-    return float(np.mean(keep)) if keep else None
+def metric_figure(metric: str, values: list) -> float | None:
+    """The threshold metric's figure over a run's per-sample values (a pooled metric's rows pool)."""
+    from ..compare.summary import figure
+
+    return figure(metric, values)
 
 
 def measure(ws: WeightSession, schemes=DEFAULT_SCHEMES, probes=PROBES, progress=None
@@ -346,7 +383,8 @@ def measure(ws: WeightSession, schemes=DEFAULT_SCHEMES, probes=PROBES, progress=
 def _measure_cell(ws: WeightSession, row: TensorSensitivity, scheme: str, decoded: dict) -> None:
     error, values = ws.run({row.key: decoded[row.key, scheme]})
     c = row.cells[scheme]
-    c.error_energy, c.snr_db, c.metric, c.measured = error, round(db(ws.signal, error), 4), mean(values), True
+    c.error_energy, c.snr_db, c.measured = error, round(db(ws.signal, error), 4), True
+    c.metric = metric_figure(ws.metric, values)
 
 
 def _predict(row: TensorSensitivity, signal: float) -> None:
