@@ -294,6 +294,9 @@ def test_a_models_judge_is_fetched_with_its_sources():
             labels=None, dataset=None, preprocessing={"params": {"metrics": {"judge": {"model": "asr"}}}})
     reg = N(models={"asr": asr, "tts": tts}, datasets={})
     assert [i for i, _, _ in registry_sources(reg, [tts], [])] == ["tts", "tts judge asr", "tts judge asr labels"]
+    # built together (the judge listed after the judged model): the judge keeps its own ids, which the
+    # build looks its float file up by, and each source is fetched once
+    assert [i for i, _, _ in registry_sources(reg, [tts, asr], [])] == ["tts", "asr", "asr labels"]
     # a judge that cannot judge is not fetched here: the build reports it for that model (pipeline.run.judged)
     reg.models["asr"] = N(**{**vars(asr), "task": "classification"})
     assert [i for i, _, _ in registry_sources(reg, [tts], [])] == ["tts"]

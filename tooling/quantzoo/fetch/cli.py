@@ -62,6 +62,9 @@ def registry_sources(reg, models, datasets) -> list[tuple[str, dict, Path | None
         add(m.id, source, m.path.parent if m.path else None)
         if isinstance(m.labels, dict) and "file" in m.labels:
             add(f"{m.id} labels", m.labels["file"], m.path.parent if m.path else None)
+    # judges after every model's own entries: a judge that is also built keeps its own id (the
+    # build looks its float file up by it); the same source is fetched once
+    for m in models:
         try:  # another model's float model reads this one's outputs (compare/judge.py)
             judge = judge_model(m, reg)
         except QuantzooError:  # reported for that model when the build plans it (pipeline.run.judged)
