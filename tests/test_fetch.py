@@ -300,3 +300,18 @@ def test_a_models_judge_is_fetched_with_its_sources():
     # a judge that cannot judge is not fetched here: the build reports it for that model (pipeline.run.judged)
     reg.models["asr"] = N(**{**vars(asr), "task": "classification"})
     assert [i for i, _, _ in registry_sources(reg, [tts], [])] == ["tts"]
+
+
+def test_the_default_catalog_lists_every_models_own_source_under_its_id():
+    """The build finds each model's float file by its id (pipeline.run.fetch_all): a source shared
+    with another model's judge must still be listed under the model's own id."""
+    from quantzoo.fetch.cli import registry_sources
+    from quantzoo.registry import load_registry, zoo_root
+
+    reg = load_registry(zoo_root())
+    models = [reg.model(i) for i in sorted(reg.models)]
+    items = registry_sources(reg, models, [])
+    assert {m.id for m in models} <= {i for i, _, _ in items}
+    # a labels file two models share (ImageNet's) is fetched once, under the first one's id
+    shas = {s.get("sha256") for _, s, _ in items}
+    assert all(m.labels["file"]["sha256"] in shas for m in models if isinstance(m.labels, dict) and "file" in m.labels)
