@@ -9,7 +9,7 @@ SNR = 10·log10(signal / Σ error energy) from the sensitivity table. For a requ
 answer is within that of the true optimum; a greedy or Lagrangian walk reaches only the convex
 hull's corners). The SNR that the threshold needs is not known in advance: `search` bisects
 on it, and every candidate allocation is run on the whole calibration split (through the
-`sensitivity.WeightSession`, whose numpy decode is bit-identical to the artifact's; a check
+`weightsession.WeightSession`, whose numpy decode is bit-identical to the artifact's; a check
 stops once it can no longer pass: `give_up`) and kept only when the threshold metric passes
 `requirement`; the cheapest passing allocation wins. A gate miss on the evaluation split
 raises the required SNR by the step its measured misses ask (`tighten`).
@@ -30,8 +30,9 @@ import numpy as np
 from ..errors import QuantzooError
 from .recipe import FLOAT, Recipe
 from .requirement import give_up, requirement, tighten
-from .sensitivity import (DEFAULT_SAMPLES, DEFAULT_SCHEMES, Cell, SensitivityTable, WeightSession, db, float_cell,
-                          measure, metric_figure, refine)
+from .sensitivity import (DEFAULT_SAMPLES, DEFAULT_SCHEMES, Cell, SensitivityTable, float_cell, measure,
+                          metric_figure, refine)
+from .weightsession import WeightSession, db
 
 BUCKETS = 40_000     # byte resolution of the knapsack: the float size / BUCKETS
 SNR_RANGE = (0.0, 90.0)

@@ -5,7 +5,7 @@ For every selected weight tensor and every candidate scheme (`DEFAULT_SCHEMES`: 
 8/6/4 per channel, k-means tables 8/6/5/4/3/2/1 per tensor and 4 bits per group of 8 output
 channels), the tensor is encoded and decoded in numpy (`modes.decode` is bit-identical to the
 artifact's in-graph decode, so no artifact is written) and written into the model's own weight
-tensor, which a session made for that substitution runs (`WeightSession`; the weights stay
+tensor, which a session made for that substitution runs (`weightsession.WeightSession`; the weights stay
 constants, which onnxruntime folds and pre-packs). A measurement is one pass over the first
 `samples` calibration samples with one weight replaced. Recorded per cell: the bytes it adds to
 the artifact (codes, parameters and the decode's own nodes: `decode_overhead`), the weight's
@@ -21,8 +21,9 @@ Cost: one float pass over the calibration split, tensors × schemes encodes
 (k-means at 6-8 bits dominates; `worth_encoding` leaves out tables too large for their tensor),
 tensors probe passes and at most tensors refine passes per allocation, each over `samples`
 samples (one float inference of that many samples) in a session made for it (serialising the
-model and creating the session: 0.01-0.3 s on the catalog). Only calibration samples are ever
-read (`compare.split`).
+model and creating the session: 0.01-0.3 s on the catalog), or, for a small weight, in a session
+shared by a group of them (`weightsession.fed_groups`). Only calibration samples are ever read
+(`compare.split`).
 """
 
 from __future__ import annotations
@@ -32,16 +33,13 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import onnx
 from onnx import helper
 
-from ..errors import QuantzooError
 from .artifact import stored_planes
-from .external import materialize, tensor_array
 from .modes import MODES, Layout, decode
 from .recipe import FLOAT, scheme_config, tensor_key
 from .weights import Selected
-from ..threads import ort_options
+from .weightsession import WeightSession, db
 
 # (Tables per group of 8 channels other than 4-bit ones are left out: 6- and 8-bit ones cost more
 # than they save on the catalog's models and are the slowest encodes; 3-, 2- and 1-bit ones were
@@ -100,17 +98,6 @@ class SensitivityTable:
         tensors = [TensorSensitivity(**{**t, "cells": {k: Cell(**c) for k, c in t["cells"].items()}})
                    for t in doc["tensors"]]
         return cls(**{**doc, "tensors": tensors})
-
-
-def db(signal: float, error: float) -> float:
-    """10·log10(signal / error), 200 dB when the error is zero.
-
-    >>> db(100.0, 1.0), db(1.0, 0.0)
-    (20.0, 200.0)
-    """
-    if error <= 0:
-        return 200.0
-    return float(min(200.0, 10.0 * np.log10(signal / error))) if signal > 0 else -200.0
 
 
 def data_bytes(enc) -> int:
@@ -191,144 +178,6 @@ def encode_scheme(array: np.ndarray, s: Selected, scheme: str) -> tuple[np.ndarr
     w32 = array if array.dtype == np.float32 else array.astype(np.float32)
     enc = MODES[cfg["mode"]].encode(w32, cfg["nbits"], layout)
     return decode(enc).astype(array.dtype, copy=False), stored_bytes(enc, s, scheme)
-
-
-class WeightSession:
-    """The model and the evaluation data to run it on: `run(overrides)` gives the primary
-    output's error against the float weights and its threshold metric, for any substitution of
-    weights. A substitution is written into the model's own weight tensors (an initializer, a
-    `Constant` node's value, in a subgraph or not) and run in a session made for it: onnxruntime
-    folds and pre-packs constant weights, and a session fed its weights as graph inputs ran the
-    same passes 1.0-3.5 times slower (measured on the catalog; ARCHITECTURE.md, "Automatic mixed
-    precision"). The float weights are restored after every run."""
-
-    def __init__(self, proto: onnx.ModelProto, chosen: list[Selected], base_dir, evaluation, output: str,
-                 metric: str, samples: int | None = None):
-        if base_dir is not None:
-            materialize(proto, base_dir)
-        self.chosen, self.proto = chosen, proto
-        # each weight's TensorProto inside `proto` (overwritten for a run) and a float copy of it
-        self.tensors = {tensor_key(s.tensor.name, s.tensor.scope): s.tensor.proto for s in chosen}
-        self.float_protos = {k: _copy(t) for k, t in self.tensors.items()}
-        self.floats = {k: tensor_array(t, None) for k, t in self.float_protos.items()}
-        self.custom_ops = evaluation.custom_ops
-        if output not in evaluation.output_names:
-            raise QuantzooError(f"threshold output {output!r} is not an output of the model "
-                                f"({', '.join(evaluation.output_names)})")
-        j = evaluation.output_names.index(output)
-        if getattr(evaluation, "stream", None) is not None:
-            raise QuantzooError("auto quantization of a streamed model (its evaluation runs windows with a "
-                                "state) is not supported yet; quantize it with a uniform variant")
-        from ..compare.kinds import compare_batch
-
-        self.output, self.metric, self.j, self.names = output, metric, j, list(evaluation.output_names)
-        # what a session is fed for a stored batch (inputs without a sample axis lose it: compare.core)
-        self.feed = getattr(evaluation, "feed", None) or (lambda b: b)
-        self.kind, self.ctx = evaluation.kinds[j], dict(evaluation.contexts[j])
-        self.ctx.pop("all_labels", None)
-        self.batches, self.reference = list(evaluation.batches), list(evaluation.reference[j])
-        # the sensitivity passes use the first batches holding `samples` samples; checks use all
-        self.probe_batches, n = 0, 0
-        while self.probe_batches < len(self.batches) and (samples is None or n < samples):
-            n += len(self.reference[self.probe_batches])
-            self.probe_batches += 1
-        self.samples, self.calibration_samples = n, sum(len(r) for r in self.reference)
-        self.runs = 0  # passes over the probe samples (a full check counts its share)
-        self._float_session = self._session()
-        self.own = self._outputs({}, len(self.batches))  # the float weights through this very path
-        self.signals = [self._components(o, o)[0] for o in self.own]
-        self.signal = float(sum(self.signals[:self.probe_batches]))
-        self.counts = [len(compare_batch(self.kind, r, o, self.ctx).get(metric, []))  # metric values a batch gives
-                       for r, o in zip(self.reference, self.own)]
-
-    def _session(self):
-        import onnxruntime as ort
-
-        from ..customops import session_options
-
-        so = session_options(self.custom_ops, self.proto) if self.custom_ops else ort_options()
-        so.log_severity_level = 3
-        return ort.InferenceSession(self.proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
-
-    def _session_with(self, overrides: dict[str, np.ndarray]):
-        if not overrides:
-            return self._float_session
-        try:
-            for k, w in overrides.items():
-                self.tensors[k].CopyFrom(_with_data(self.float_protos[k], w))
-            return self._session()
-        finally:
-            for k in overrides:
-                self.tensors[k].CopyFrom(self.float_protos[k])
-
-    def _output(self, sess, i: int):
-        """Batch `i`'s primary output from `sess`, reduced as its comparison reads it."""
-        from ..compare.kinds import KINDS
-        from ..customops import run as run_session
-
-        ys = run_session(sess, self.names, self.feed(self.batches[i]))  # every output: decoders read them all
-        return KINDS[self.kind].reduce(np.asarray(ys[self.j]), {**self.ctx, "outputs": ys, "reference": self.reference[i]})
-
-    def _outputs(self, overrides: dict[str, np.ndarray], batches: int) -> list:
-        sess = self._session_with(overrides)
-        outs = [self._output(sess, i) for i in range(batches)]
-        self.runs += batches / max(1, self.probe_batches)
-        return outs
-
-    def _components(self, ref, test) -> tuple[float, float]:
-        from ..compare.kinds import compare_batch
-
-        rows = np.asarray(compare_batch(self.kind, ref, test, self.ctx)["snr_db"], dtype=np.float64)
-        return float(rows[:, 0].sum()), float(rows[:, 1].sum())
-
-    def run(self, overrides: dict[str, np.ndarray], full: bool = False) -> tuple[float, list]:
-        """(the output error energy against the float weights, the threshold metric's per-sample
-        values against the float model's cached outputs) with `overrides` substituted, on the
-        probe samples or (`full`) on the whole calibration split."""
-        from ..compare.kinds import compare_batch
-
-        outs = self._outputs(overrides, len(self.batches) if full else self.probe_batches)
-        error = sum(self._components(o, t)[1] for o, t in zip(self.own, outs))
-        values: list = []
-        for r, t in zip(self.reference, outs):
-            values.extend(compare_batch(self.kind, r, t, self.ctx).get(self.metric, []))
-        return float(error), values
-
-    def check(self, overrides: dict[str, np.ndarray], give_up=None) -> tuple[float, list]:
-        """(the measured SNR in dB, the threshold metric's per-sample values) with `overrides`
-        substituted, over the whole calibration split, batch by batch; it stops after a batch when
-        `give_up(values so far, values the other batches give)` says no outcome of those can make
-        the check pass (`requirement.give_up`), and then measures the batches run."""
-        from ..compare.kinds import compare_batch
-
-        sess = self._session_with(overrides)
-        error = signal = 0.0
-        values: list = []
-        for i in range(len(self.batches)):
-            out = self._output(sess, i)
-            error += self._components(self.own[i], out)[1]
-            signal += self.signals[i]
-            values.extend(compare_batch(self.kind, self.reference[i], out, self.ctx).get(self.metric, []))
-            if give_up is not None and i + 1 < len(self.batches) and give_up(values, sum(self.counts[i + 1:])):
-                break
-        self.runs += (i + 1) / max(1, self.probe_batches)
-        return db(signal, error), values
-
-
-def _copy(t: onnx.TensorProto) -> onnx.TensorProto:
-    out = onnx.TensorProto()
-    out.CopyFrom(t)
-    return out
-
-
-def _with_data(float_proto: onnx.TensorProto, w: np.ndarray) -> onnx.TensorProto:
-    """`float_proto` (name, type, shape) holding the values `w` instead."""
-    from onnx import numpy_helper
-
-    dtype = helper.tensor_dtype_to_np_dtype(float_proto.data_type)
-    t = numpy_helper.from_array(np.ascontiguousarray(w, dtype=dtype).reshape(tuple(float_proto.dims)),
-                                float_proto.name)
-    return t
 
 
 def metric_figure(metric: str, values: list) -> float | None:
@@ -417,5 +266,5 @@ def float_cell(t: TensorSensitivity) -> Cell:
     return Cell(FLOAT, t.float_bytes, 0.0, 0.0, 200.0, None, True)
 
 
-__all__ = ["DEFAULT_SCHEMES", "Cell", "TensorSensitivity", "SensitivityTable", "WeightSession", "measure",
-           "refine", "encode_scheme", "stored_bytes", "decode_overhead"]
+__all__ = ["DEFAULT_SCHEMES", "Cell", "TensorSensitivity", "SensitivityTable", "measure", "refine",
+           "encode_scheme", "stored_bytes", "decode_overhead"]
