@@ -11,6 +11,13 @@ its local instance. Every job's worker seconds per stage are kept with its model
 drive bench/simulate.py. The machine's load average is recorded before and after.
 
     python bench/bench_ray.py [--models ID ...] [--variants N] [--cache DIR] [--jobs N] [--runs NAME ...]
+    python bench/bench_ray.py --whole-catalog [--keep-index DIR] [--runs local ray]
+
+`--whole-catalog` builds every model of the default registry with all its variants (auto ones
+included), local then Ray, into ray.json's `whole_catalog` block: per run wall and CPU seconds,
+load, counts, failures, and per model its bytes and its jobs' worker seconds by stage
+(`ray_catalog.model_costs`, which bench/simulate.py calibrates from), and how the two runs'
+index.json differ (`ray_catalog.index_differences`).
 
 Each run's Ray workers get a fresh scratch folder ($QUANTZOO_RAY_SCRATCH), so the node's shared
 float outputs start empty like the cache. `--runs ray` (say) measures only those runs and keeps
@@ -27,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import TreeCPU, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ["ppocr-mobile-v2-cls", "magika-standard-v3"]
@@ -52,59 +59,6 @@ class Recording:
             on_result(result)
 
         self.inner.run(jobs, keep)
-
-
-class TreeCPU:
-    """CPU seconds used by this process and every process below it (Ray's own processes and its
-    workers, or the local pool), sampled from /proc twice a second: a figure the other work on a
-    shared machine does not inflate the way it inflates wall time."""
-
-    def __init__(self, every: float = 0.5):
-        import threading
-
-        self.every, self.seen, self._stop = every, {}, threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    def _sample(self) -> None:
-        parents: dict[int, int] = {}
-        times: dict[tuple, float] = {}
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(d)] = int(fields[1])
-            times[(int(d), fields[19])] = (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
-        mine = {os.getpid()}
-        grew = True
-        while grew:
-            new = {p for p, pp in parents.items() if pp in mine and p not in mine}
-            mine |= new
-            grew = bool(new)
-        for (pid, start), sec in times.items():
-            if pid in mine and pid != os.getpid():
-                self.seen[(pid, start)] = max(sec, self.seen.get((pid, start), 0.0))
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            self._sample()
-
-    def __enter__(self):
-        self._self0 = time.process_time()
-        self._sample()
-        self._before = dict(self.seen)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._sample()
-        self._stop.set()
-        self._thread.join()
-        self.seconds = (time.process_time() - self._self0
-                        + sum(v - self._before.get(k, 0.0) for k, v in self.seen.items()))
 
 
 def _link_sources(warm: Path, fresh: Path) -> None:
@@ -151,6 +105,7 @@ def one_run(name: str, executor, zoo: Path, ids: list[str], warm: Path, tmp: Pat
     from quantzoo.pipeline.jobfiles import SCRATCH_DIR
     from quantzoo.pipeline.run import run_pipeline
     from quantzoo.pipeline.store import read_artifact
+    from quantzoo.publish.index import catalog_index
     from quantzoo.registry import load_registry
 
     reg = load_registry(zoo)
@@ -166,14 +121,17 @@ def one_run(name: str, executor, zoo: Path, ids: list[str], warm: Path, tmp: Pat
     wall = time.perf_counter() - t0
     sizes = {j.model: Path(j.float_path).stat().st_size for j in rec.jobs}
     arts = {(j.model, j.variant): (read_artifact(Cache(cache), j.keys.artifact) or {}).get("size") for j in rec.jobs}
+    auto = {(m.id, v.id) for m in models for v in m.variants if v.auto}
     per_job = [{"model": r.model, "variant": r.variant, "float_bytes": sizes.get(r.model),
                 "artifact_bytes": arts.get((r.model, r.variant)), "seconds": r.seconds,
-                "failed": r.failure is not None} for r in rec.results]
+                "failed": r.failure is not None, "auto": (r.model, r.variant) in auto} for r in rec.results]
+    (tmp / f"index-{name}.json").write_bytes(catalog_index(result.built).to_bytes())  # what `quantzoo build` publishes
     c = result.counts
     print(f"{name}: {wall:.1f} s, {cpu.seconds:.1f} CPU s, {c.quantized} quantized, {c.compared} compared, "
           f"{len(result.failures)} failures, load {load:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
     return {"name": name, "wall_s": round(wall, 2), "cpu_s": round(cpu.seconds, 1), "jobs": c.jobs, "quantized": c.quantized,
-            "compared": c.compared, "failures": [f"{f.what} ({f.stage}): {f.error[:200]}" for f in result.failures],
+            "compared": c.compared, "reused": c.reused, "previews": c.previews,
+            "failures": [f"{f.what} ({f.stage}): {f.error[:200]}" for f in result.failures],
             "stage_seconds": result.stage_seconds, "load_before": round(load, 2),
             "load_after": round(os.getloadavg()[0], 2), "per_job": per_job}
 
@@ -298,6 +256,58 @@ def write_partial(runs: list[dict], args) -> None:
     print(f"wrote the partial runs into {path}")
 
 
+def whole_catalog(args, warm: Path, executors: dict) -> int:
+    """Every model of the default registry with all its variants, built by the local executor then
+    by Ray; ray.json's `whole_catalog` block is (re)written after each run, the rest is kept. With
+    `--runs ray` (say) the block's other run is kept and its index.json read from --keep-index."""
+    import json
+
+    import ray
+    from _common import RESULTS, machine
+    from ray_catalog import EARLIER_IDLE, index_differences, model_costs, ratios
+
+    from quantzoo.registry import load_registry
+
+    path = RESULTS / "ray.json"
+    names = [n for n in ("local", "ray") if n in args.runs]
+    old = (json.loads(path.read_text()) if path.is_file() else {}).get("whole_catalog") or {}
+    kept = [r for r in old.get("runs", []) if r["name"] not in names]
+    with tempfile.TemporaryDirectory(prefix="qz-bench-ray-all-") as t:
+        tmp = Path(t)
+        zoo = snapshot_zoo([], 0, tmp / "zoo")
+        ids = sorted(load_registry(zoo).models)
+        facts = catalog_facts(ids, zoo, warm)
+        block = {"command": "QUANTZOO_CACHE=<warm cache> python bench/bench_ray.py --whole-catalog",
+                 "machine": machine(), "quantzoo_commit": commit(), "ray": ray.__version__, "jobs": args.jobs,
+                 "models": len(ids), "catalog": facts, "earlier_idle_measurement": EARLIER_IDLE, "runs": kept,
+                 "model_costs": {r["name"]: old["model_costs"][r["name"]] for r in kept}, "notes": "each run: a "
+                 "fresh cache with the fetched sources linked in, run_pipeline timed (fetch, plan, execute, collect; "
+                 "publishing left out), then the index.json `quantzoo build` would publish. Normal priority; other "
+                 "work may share the CPU: load averages per run, and cpu_s (the process tree's CPU seconds) is the "
+                 "figure that load does not inflate."}
+        for name in names:
+            run = one_run(name, executors[name](), zoo, ids, warm, tmp, args.jobs)
+            run["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            block["model_costs"][name] = model_costs(run.pop("per_job"), facts)
+            block["runs"] = sorted(block["runs"] + [run], key=lambda r: r["name"] != "local")
+            block["ratio_ray_over_local"] = ratios(block["runs"], block["model_costs"])
+            if args.keep_index:
+                Path(args.keep_index, f"index-{name}.json").write_bytes((tmp / f"index-{name}.json").read_bytes())
+            where = Path(args.keep_index) if args.keep_index else tmp
+            indexes = [where / f"index-{n}.json" for n in ("local", "ray")]
+            block["index_json"] = (index_differences(indexes[0].read_bytes(), indexes[1].read_bytes())
+                                   if all(f.is_file() for f in indexes) else None)
+            block["complete"] = len(block["runs"]) == 2
+            doc = json.loads(path.read_text()) if path.is_file() else {"benchmark": "ray"}
+            doc["whole_catalog"] = block
+            out = path.with_suffix(".json.tmp")
+            out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+            os.replace(out, path)
+            print(f"wrote the whole-catalog block ({name}) into {path}; ratios {block['ratio_ray_over_local']}",
+                  flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from quantzoo.cache import cache_root
     from quantzoo.pipeline.execute import LocalExecutor
@@ -312,12 +322,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="models whose sizes the simulation takes as the current catalog")
     ap.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                     help="only these runs: their figures go into ray.json's `partial` block, the rest is kept")
+    ap.add_argument("--whole-catalog", action="store_true",
+                    help="every model and variant of the default registry, local then Ray: the `whole_catalog` block")
+    ap.add_argument("--keep-index", default=None, help="with --whole-catalog: copy each run's index.json here")
     args = ap.parse_args(argv)
     warm = cache_root(args.cache)
     runs = []
     executors = {"local": lambda: LocalExecutor(args.jobs), "ray": lambda: RayExecutor(cpus=args.jobs),
                  "ray-shared-cache": lambda: RayExecutor(cpus=args.jobs, shared_cache=True),
                  "local-again": lambda: LocalExecutor(args.jobs)}
+    if args.whole_catalog:
+        return whole_catalog(args, warm, executors)
     with tempfile.TemporaryDirectory(prefix="qz-bench-ray-") as t:
         tmp = Path(t)
         zoo = snapshot_zoo(args.models, args.variants, tmp / "zoo")

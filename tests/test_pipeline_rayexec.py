@@ -187,6 +187,24 @@ def test_a_job_asks_ray_for_resources_by_model_size():
     assert job_resources(3 << 30, largest_node_memory=4 << 30)["memory"] == 4 << 30
 
 
+def test_an_auto_job_asks_for_its_sensitivity_searchs_memory_too(tmp_path):
+    from types import SimpleNamespace
+
+    from quantzoo.pipeline.rayexec import AUTO_EXTRA, is_auto, job_resources
+    from quantzoo.quantize.sensitivity import DEFAULT_SCHEMES
+    from quantzoo.registry import load_registry
+
+    zoo = make_zoo(tmp_path / "zoo")
+    model(zoo, "tiny-classifier", "classifier", variants=["fp16", "auto"])
+    reg = load_registry(zoo)
+    jobs = [SimpleNamespace(model="tiny-classifier", variant=v) for v in ("fp16", "auto")]
+    assert [is_auto(j, reg) for j in jobs] == [False, True]
+    assert AUTO_EXTRA >= len(DEFAULT_SCHEMES) + 1  # every candidate's decoded weights and the float weights
+    size = 100 << 20
+    assert job_resources(size, auto=True)["memory"] - job_resources(size)["memory"] == AUTO_EXTRA * size
+    assert job_resources(size, largest_node_memory=1 << 30, auto=True)["memory"] == 1 << 30
+
+
 def test_a_malformed_address_is_a_usage_error(tmp_path, capfd):
     zoo = make_zoo(tmp_path / "zoo")
     for address in ("ray-head", "ray-head:99999", "ray://ray-head:10001", "ray head:6379"):

@@ -164,18 +164,26 @@ def reach_head(address: str, timeout: float | None = None) -> dict:
     return meta
 
 
-def job_resources(size: int, largest_node_memory: float | None = None) -> dict:
+# an auto variant's search keeps every candidate scheme's decoded weights (sensitivity.DEFAULT_SCHEMES:
+# 15) and the float weights: 16× the file more (ARCHITECTURE.md, "The build on Ray", a task's resources)
+AUTO_EXTRA = 16
+
+
+def job_resources(size: int, largest_node_memory: float | None = None, auto: bool = False) -> dict:
     """What one job asks Ray for, from its float model's size in bytes: one CPU (two from 1 GiB),
     and 512 MiB plus 8× the file in memory (quantize peaks at 0.9–1.6× the file; compare holds
     the float and the artifact session, whose creation peaks at ~4× the file: ARCHITECTURE.md,
-    "Large models"), capped at the largest node's memory so a job is never unschedulable.
+    "Large models"), `AUTO_EXTRA`× the file more for an auto variant's search, capped at the
+    largest node's memory so a job is never unschedulable.
 
     >>> job_resources(10 * _MiB)["memory"] // _MiB, job_resources(2 << 30)["num_cpus"]
     (592, 2)
+    >>> job_resources(10 * _MiB, auto=True)["memory"] // _MiB
+    752
     >>> job_resources(4 << 30, largest_node_memory=8 << 30)["memory"] == 8 << 30
     True
     """
-    memory = 512 * _MiB + 8 * size
+    memory = 512 * _MiB + (8 + (AUTO_EXTRA if auto else 0)) * size
     if largest_node_memory:
         memory = min(memory, int(largest_node_memory))
     return {"num_cpus": 1 if size < (1 << 30) else 2, "memory": memory}
@@ -239,6 +247,11 @@ def model_paths(job: Job, registry) -> list[Path]:
         except Exception:  # noqa: BLE001 - not shipped: the worker fetches it itself or reports why not
             pass
     return paths
+
+
+def is_auto(job: Job, registry) -> bool:
+    """Whether a job builds an auto variant (its quantize stage is the sensitivity search)."""
+    return any(v.id == job.variant and v.auto for v in registry.model(job.model).variants)
 
 
 def _lost(job: Job, error: BaseException, ray) -> JobResult:
@@ -351,7 +364,8 @@ class Submitter:
         self.build = uuid.uuid4().hex
         self.memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=None)
         self.refs: dict = {}              # submitted task -> its job
-        self._zoos: dict[str, tuple] = {}  # zoo root -> (its files in the object store, its registry)
+        self._zoos: dict[str, object] = {}  # zoo root -> its files in the object store
+        self._registries: dict[str, object] = {}  # zoo root -> its registry
         self._inputs: dict[tuple, object] = {}
         self._later: dict[tuple, list[Job]] = {}
         self._jobs = jobs
@@ -369,16 +383,21 @@ class Submitter:
         """The jobs that waited for `job` (its model's others, once, after its first job)."""
         return self._later.pop((job.zoo, job.model), []) if not self.executor.shared_cache else []
 
+    def _registry(self, root: str):
+        """The manifests of a zoo, loaded once per build."""
+        from ..registry import load_registry
+
+        return self._registries.get(root) or self._registries.setdefault(root, load_registry(root))
+
     def _shipped(self, job: Job) -> tuple:
         """(zoo, inputs) object refs of a job's model, put in the object store once each."""
         from ..cache import Cache
-        from ..registry import load_registry
         from .jobfiles import ZOO_LIMIT, digest, folder_files, model_inputs
 
         if job.zoo not in self._zoos:
             files = folder_files(Path(job.zoo), ZOO_LIMIT, f"the zoo folder {job.zoo}")
-            self._zoos[job.zoo] = self.ray.put((digest(files), files)), load_registry(job.zoo)
-        zoo, registry = self._zoos[job.zoo]
+            self._zoos[job.zoo] = self.ray.put((digest(files), files))
+        zoo, registry = self._zoos[job.zoo], self._registry(job.zoo)
         if (job.zoo, job.model) not in self._inputs:
             self._inputs[job.zoo, job.model] = self.ray.put(model_inputs(Cache(job.cache), model_paths(job, registry)))
         return zoo, self._inputs[job.zoo, job.model]
@@ -386,7 +405,7 @@ class Submitter:
     def __call__(self, job: Job, results: dict | None = None):
         """Submit one job (with `results` of its model's first job laid out beside its inputs)."""
         zoo, inputs = (None, None) if self.executor.shared_cache else self._shipped(job)
-        res = job_resources(Path(job.float_path).stat().st_size, self.memory)
+        res = job_resources(Path(job.float_path).stat().st_size, self.memory, is_auto(job, self._registry(job.zoo)))
         ref = self.task.options(max_retries=MAX_RETRIES, retry_exceptions=False, **res).remote(
             job, self.build, self.version, zoo, inputs, self.executor.hook, results or None)
         self.refs[ref] = job
