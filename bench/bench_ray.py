@@ -272,6 +272,8 @@ def whole_catalog(args, warm: Path, executors: dict) -> int:
     names = [n for n in ("local", "ray") if n in args.runs]
     old = (json.loads(path.read_text()) if path.is_file() else {}).get("whole_catalog") or {}
     kept = [r for r in old.get("runs", []) if r["name"] not in names]
+    if args.keep_index:
+        Path(args.keep_index).mkdir(parents=True, exist_ok=True)  # checked before an hour of building, not after
     with tempfile.TemporaryDirectory(prefix="qz-bench-ray-all-") as t:
         tmp = Path(t)
         zoo = snapshot_zoo([], 0, tmp / "zoo")
