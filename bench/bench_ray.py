@@ -152,7 +152,7 @@ def _noop() -> None:
 def ray_overheads(cpus: int, tasks: int = 200) -> dict:
     """Ray's fixed costs on this machine: starting and stopping a local instance, a fresh worker
     process's first task (imports included), and the round trip of one more (empty) task."""
-    from quantzoo.pipeline.rayexec import import_ray, start_local
+    from quantzoo.pipeline.raycluster import import_ray, start_local
 
     ray = import_ray(local=True)
     t0 = time.perf_counter()

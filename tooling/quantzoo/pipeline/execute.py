@@ -104,7 +104,8 @@ def make_executor(name: str = "local", jobs: int = 1, *, address: str | None = N
         if address or shared_cache:
             raise UsageError("--address and --shared-cache go with --executor ray")
         return LocalExecutor(jobs)
-    from .rayexec import RayExecutor, import_ray
+    from .raycluster import import_ray
+    from .rayexec import RayExecutor
 
     executor = RayExecutor(address=address, cpus=jobs, shared_cache=shared_cache)  # checks the address's form
     import_ray(local=address is None)  # a missing Ray is reported before any build work
