@@ -5,25 +5,9 @@ legend, and the client's formatting and ranking are all read from it. The per-sa
 below are what the output kinds (`kinds.KINDS`) call; which kind an output gets is its task's
 business (`tasks.TASKS`).
 
-Metric keys (exactly these):
-
-- every output: ``snr_db``, pooled over the dataset (classification logits and CTC
-  probabilities included), so every variant says how far it is from the float model;
-- classification: ``top1_agreement``, ``top5_agreement`` (the float model's top-1 class is
-  among the quantized model's top 5; only for more than 5 classes), ``accuracy_float`` and
-  ``accuracy_quantized`` (against labels, over labelled samples only);
-- dense (maps, images, embeddings): ``psnr_db`` (pooled), ``cosine``, ``max_abs_error``;
-- text detection: the dense metrics plus ``iou`` of the maps binarized at 0.3 (DB's threshold),
-  over the samples where either map has text;
-- CTC text recognition: ``string_agreement``, ``cer`` (quantized against float strings) and
-  ``cer_labels`` (quantized against the labels);
-- image-to-image (``image`` outputs): the dense metrics plus ``ssim``; salient-object masks
-  (``mask`` outputs): the dense metrics plus ``mask_iou`` (binarised at 0.5) and, where a sample
-  carries a reference matte, ``matte_iou_float`` and ``matte_iou`` (`imagemetrics`);
-- detectors (``boxes`` outputs, and ``detection`` maps with a decoder): ``detection_f1``,
-  ``detection_precision``, ``detection_recall`` of the decoded boxes against the float model's
-  (matched at IoU ≥ 0.5; pooled over the boxes of every sample, `Metric.units`) and, for faces,
-  ``landmark_error`` (`detection`, `decoders`).
+The metric names are the records' names in `METRICS` below (every output reports the pooled
+``snr_db``; which others an output gets is its output kind's business, `kinds.KINDS`); the methodology page
+lists them with their meanings.
 
 A per-sample value is None where the figure is undefined on that sample (cosine with an all-zero
 output, IoU of two empty maps, accuracy of an unlabelled sample); the summary leaves such samples
@@ -357,7 +341,7 @@ def _speaker_units(rows, which: str) -> float:
 
 
 def _spearman_pool(rows, parts: int):
-    from .sentences import pool_spearman  # here: sentences imports this module for dense_stats
+    from .sentences import pool_spearman  # here: sentences reads the samples module, which the publisher need not load
 
     return pool_spearman(rows, parts)
 
