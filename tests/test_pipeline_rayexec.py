@@ -24,8 +24,9 @@ needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
 def ray_instance():
     from quantzoo.pipeline.raycluster import start_local
 
-    start_local(2)  # imports Ray with the loopback switch set: nothing imports it before this
-    import ray
+    import ray  # imported before the switch is set, as a `reach_head` earlier in a process does:
+
+    start_local(2)  # the instance must still listen on loopback only (the test below)
 
     yield ray
     ray.shutdown()

@@ -32,7 +32,18 @@ def import_ray(local: bool = False):
     except ImportError as e:
         raise QuantzooError(f"quantzoo build --executor ray needs Ray, which is not installed here ({e}); "
                             f"install it with: {INSTALL}") from None
+    if local:
+        _keep_on_loopback(ray)
     return ray
+
+
+def _keep_on_loopback(ray) -> None:
+    """Ray reads the loopback switch once, when `ray._private.ray_constants` is first imported; if
+    something imported Ray before us (a `reach_head` earlier in the process), that reading missed
+    it. Ray's address lookup reads the constant at each call, so it is set on the module too."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and os.environ.get(LOOPBACK) == "0":
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 def local_threads() -> str:
@@ -56,6 +67,11 @@ def start_local(cpus: int) -> None:
             del os.environ["OMP_NUM_THREADS"]
         else:
             os.environ["OMP_NUM_THREADS"] = before
+    where = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
+    if os.environ.get(LOOPBACK) == "0" and where != ["127.0.0.1"]:  # a user's own value is theirs
+        ray.shutdown()
+        raise QuantzooError(f"the local Ray instance should listen on 127.0.0.1 only, found it on {where}; "
+                            "start Ray yourself (`ray start --head`) and pass its head with --address")
 
 
 def parse_address(address: str) -> tuple[str, int]:
