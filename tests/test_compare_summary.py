@@ -67,6 +67,19 @@ def test_a_bootstrap_wider_than_wilson_is_kept():
     assert summarize("detection_f1", rows)["ci95"] == _sig(boot)
 
 
+@pytest.mark.parametrize("name", ["wer", "wer_labels", "wer_labels_float", "asr_wer", "asr_wer_float", "asr_wer_vs_float"])
+def test_a_word_error_rate_is_a_count_ratio_over_its_reference_words_up_to_one(name):
+    # rows (word errors, reference words): 9 sentences of 10 words
+    none_wrong, all_wrong = [[0.0, 10.0]] * 9, [[10.0, 10.0]] * 9
+    assert bootstrap(np.array(none_wrong), METRICS[name].pool) == (0.0, 0.0)  # a point, without the floor
+    assert summarize(name, none_wrong)["ci95"] == _sig(wilson(0, 90))      # 0 of 90 words: up to 4.1 %
+    assert summarize(name, all_wrong)["ci95"] == _sig(wilson(90, 90))
+    # more insertions than words (2.9): not a share; the bootstrap stands, not a hull down to Wilson's 1
+    babble = [[29.0, 10.0]] * 8 + [[25.0, 10.0]]
+    s = summarize(name, babble)
+    assert s["mean"] > 1 and s["ci95"] == _sig(bootstrap(np.array(babble), METRICS[name].pool))
+
+
 def test_pixel_ious_and_other_figures_that_are_not_counts_keep_the_bootstrap_alone():
     ious = [0.995, 0.993, 0.996, 0.994, 0.9955]
     assert METRICS["iou"].units is None and METRICS["mask_iou"].units is None and METRICS["matte_iou"].units is None

@@ -65,7 +65,8 @@ from .measures import (  # noqa: E402,F401
 # 4: no interval from fewer than two values (or clusters); detection, picture, audio metrics added.
 # 5: count ratios (detection and note F1/precision/recall, balanced speaker agreement/accuracy) are pooled over
 #    their counted items, and their interval is never narrower than Wilson's at that many items (`Metric.units`).
-REVISION = 5
+# 6: word error rates (`wer*`, `asr_wer*`) are count ratios over the reference words while they are at most 1.
+REVISION = 6
 
 
 
@@ -142,6 +143,7 @@ _WAVE = ("waveform",)  # speech synthesis (melmetrics.py)
 _SEN = ("sentence-embedding",)  # sentence embeddings (sentences.py)
 _SPK = ("speaker-embedding",)  # speaker embeddings (speakermetrics.py)
 _ASR = ("transcript",)  # greedy-decoded transcripts (asr.py, seq2seq.py)
+_WER = {"pool": lambda rows: _wer_pool(rows), "units": lambda rows: _wer_units(rows)}  # rows: errors, words (asr.py)
 _ALL = ("classification", "dense", "detection", "ctc", "image", "mask", "boxes", "speech-frames", "pitch", "notes", "wake-score",
         "waveform", "speaker-embedding", "transcript", "sentence-embedding")
 
@@ -268,13 +270,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("asr_wer", "ASR WER vs text", "fraction", False, False,
            "word error rate of the judge's transcripts of the compressed model's audio (the manifest's metrics.judge: "
            "a speech recogniser's float model) against the text that was spoken, pooled over the recordings (the "
-           "interval resamples recordings)", None, _WAVE, pool=lambda rows: _wer_pool(rows)),
+           "interval resamples recordings)", None, _WAVE, **_WER),
     Metric("asr_wer_float", "float ASR WER vs text", "fraction", False, False,
            "word error rate of the judge's transcripts of the float model's audio against the text that was spoken, "
-           "pooled over the recordings", None, _WAVE, pool=lambda rows: _wer_pool(rows)),
+           "pooled over the recordings", None, _WAVE, **_WER),
     Metric("asr_wer_vs_float", "ASR WER vs float", "fraction", False, False,
            "word error rate of the judge's transcripts of the compressed model's audio against its transcripts of the "
-           "float model's audio, pooled over the recordings", None, _WAVE, pool=lambda rows: _wer_pool(rows)),
+           "float model's audio, pooled over the recordings", None, _WAVE, **_WER),
     # sentence embeddings (sentences.py): rows [doc, R, ratings, embedding(s)], pooled over document pairs
     Metric("spearman", "Spearman vs humans", "ratio", True, False,
            "Spearman correlation of the compressed model's cosine similarities with the human similarity ratings, "
@@ -312,13 +314,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("wer", "WER vs float", "fraction", False, False,
            "word error rate of the compressed model's transcripts against the float model's: word substitutions, "
            "deletions and insertions over the float transcripts' words (lower-cased, punctuation removed), pooled "
-           "over the utterances (the interval resamples utterances)", None, _ASR, pool=lambda rows: _wer_pool(rows)),
+           "over the utterances (the interval resamples utterances)", None, _ASR, **_WER),
     Metric("wer_labels", "WER vs text", "fraction", False, False,
            "word error rate of the compressed model's transcripts against the text that was spoken, pooled over "
-           "the utterances", None, _ASR, pool=lambda rows: _wer_pool(rows)),
+           "the utterances", None, _ASR, **_WER),
     Metric("wer_labels_float", "float WER vs text", "fraction", False, False,
            "word error rate of the float model's transcripts against the text that was spoken, pooled over the "
-           "utterances", None, _ASR, pool=lambda rows: _wer_pool(rows)),
+           "utterances", None, _ASR, **_WER),
 )}
 
 
@@ -326,6 +328,11 @@ def _wer_pool(rows):
     from .asr import pooled_wer  # here: asr reads the samples module, which the publisher need not load
 
     return pooled_wer(rows)
+
+
+def _wer_units(rows) -> float:
+    """The reference words a pooled WER is over (rows: word errors, reference words)."""
+    return float(np.asarray(rows, dtype=np.float64)[..., 1].sum())
 
 
 def _speaker_pool(rows, which: str):

@@ -13,7 +13,8 @@
   figure over every sample, ``std`` None, ``ci95`` a bootstrap that resamples samples and pools
   again.
 - A count ratio (`metrics.Metric.units`: a pooled share of counted items — detection and note
-  F1, precision, recall over boxes or notes, balanced speaker agreement over utterance pairs):
+  F1, precision, recall over boxes or notes, balanced speaker agreement over utterance pairs,
+  word error rates over reference words while they are at most 1):
   ``ci95`` the hull of its bootstrap interval and the Wilson score interval of ``mean`` · U
   successes in U trials, U = ``units(rows)`` over every sample (the items counted, not the
   samples; when samples are views of fewer photos, U × photos / samples: a face seen in eight
@@ -34,7 +35,6 @@ digits and the bootstrap's seed is fixed.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -117,16 +117,18 @@ def _effective_n(n: int, groups: Sequence[str] | None) -> int:
 
 
 def _at_least_wilson(ci: tuple[float, float] | None, mean: float, n: float) -> tuple[float, float] | None:
-    """The hull of `ci` and the Wilson score interval of `mean` (in [0, 1]) · `n` successes in `n`
-    trials; `ci` itself when the mean is not finite (a pooled figure with nothing to pool) or there
-    are no trials.
+    """The hull of `ci` and the Wilson score interval of `mean` · `n` successes in `n` trials; `ci`
+    itself when the mean is not a share (not finite: a pooled figure with nothing to pool; above 1:
+    a WER with more insertions than words) or there are no trials.
 
     >>> _at_least_wilson((1.0, 1.0), 1.0, 20)[0] == wilson(20, 20)[0], _at_least_wilson((0.2, 0.9), 0.5, 100)
     (True, (0.2, 0.9))
+    >>> _at_least_wilson((2.5, 3.0), 2.9, 100)
+    (2.5, 3.0)
     """
-    if not math.isfinite(mean):
+    if not 0.0 <= mean <= 1.0:
         return ci
-    floor = wilson(min(max(mean, 0.0), 1.0) * n, n)
+    floor = wilson(mean * n, n)
     if ci is None or floor is None:
         return ci or floor
     return min(ci[0], floor[0]), max(ci[1], floor[1])
