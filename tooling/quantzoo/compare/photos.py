@@ -13,6 +13,7 @@ from pathlib import Path
 from .augment import augment, view_tag
 from .photosets import matted_rows, styled_rows
 from .samples import Sample, images_dataset, thin
+from .tiles import stack_files, tiled_pictures
 from . import labelling
 
 
@@ -22,7 +23,8 @@ def augmented_images(root: Path, params: dict, skipped: list) -> list[Sample]:
     unchanged view's key is the photo's path, the others' ``<path>#<view>`` (e.g.
     ``coffee.png#crop0.8-top-left+flip+rot-8``). ``classes`` maps a photo's file name to its
     label (photos not listed are unlabelled); ``max_shorter_side`` shrinks each view; ``limit``
-    thins the views, evenly.
+    thins the views, evenly. ``tiles`` adds pictures tiled from image stacks (`tiles`), photos
+    like the others.
 
     >>> import tempfile, pathlib; from PIL import Image
     >>> d = pathlib.Path(tempfile.mkdtemp()); Image.new("RGB", (64, 48)).save(d / "a.png")
@@ -36,7 +38,11 @@ def augmented_images(root: Path, params: dict, skipped: list) -> list[Sample]:
     classes = params.get("classes") or {}
     views = [(float(c[0]), str(c[1]) if len(c) > 1 else "center", bool(f), float(r))
              for c in crops for f in flips for r in rotations]
-    photos = images_dataset(root, {k: v for k, v in params.items() if k != "limit"}, skipped)
+    exclude = params.get("exclude") or []
+    exclude = [exclude] if isinstance(exclude, str) else list(exclude)
+    photos = images_dataset(root, {**{k: v for k, v in params.items() if k != "limit"},
+                                   "exclude": exclude + stack_files(params.get("tiles"))}, skipped)
+    photos += [Sample(key, img, None) for key, img in tiled_pictures(root, params.get("tiles"))]
     out = []
     for photo in photos:
         name = photo.key.rsplit("/", 1)[-1]
