@@ -15,7 +15,7 @@ from quantzoo import archive
 from quantzoo.cache import Cache, tree_listing, tree_sha256
 from quantzoo.errors import ChecksumError, FetchError
 from quantzoo.fetch import action, describe, fetch_source, upstream_url
-from quantzoo.fetch.debian import about_debian, ar_members, data_tar, probe_debian
+from quantzoo.fetch.debian import about_debian, ar_members, data_tar, plain_data_tar, probe_debian
 
 TOOLS = ("apt-get", "dpkg-deb", "dpkg-scanpackages")
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
@@ -148,6 +148,20 @@ def test_the_data_archive_is_read_out_of_the_deb_whatever_its_compression(tmp_pa
     out.mkdir()
     written = archive.extract(data_tar(deb, out), f"./{DOC}/text/word.txt", tmp_path / "x")
     assert [p.read_bytes() for p in written] == [b"word"]
+
+
+@pytest.mark.parametrize("compression", ["xz", "gzip", "none", "zstd"])
+def test_a_package_s_data_archive_is_decompressed_once_per_process_for_all_its_members(tmp_path, compression):
+    deb = build_deb(tmp_path, compression)
+    cache = Cache(tmp_path / "cache")
+    plain = plain_data_tar(deb, cache)
+    assert plain.name == "data.tar" and plain.read_bytes()[257:262] == b"ustar"  # a tar, not compressed
+    assert plain_data_tar(deb, cache) == plain  # the next member of this package reads the same file
+    seen = [archive.extract(plain, f"./{name}", tmp_path / "x" / str(i))[0].read_bytes()
+            for i, name in enumerate(FILES)]
+    assert seen == list(FILES.values())
+    plain.unlink()  # gone (a cleaned cache): made again, not a dangling path
+    assert plain_data_tar(deb, cache).is_file()
 
 
 def test_a_file_that_is_not_a_deb_says_so(tmp_path):

@@ -12,9 +12,14 @@ See ARCHITECTURE.md, "Fetch".
 
 from __future__ import annotations
 
+import atexit
+import bz2
+import gzip
+import lzma
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -120,9 +125,36 @@ def data_tar(deb: Path, folder: Path) -> Path:
     return inner_tar(deb, folder, "data")
 
 
-def _installed(deb: Path, folder: Path, member: str) -> tuple[Path, str]:
+_OPEN = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}
+_PLAIN: dict[str, Path] = {}
+_PLAIN_LOCK = threading.Lock()
+
+
+def plain_data_tar(deb: Path, cache: Cache) -> Path:
+    """The .deb's data archive as an uncompressed tar, made once per process and package file and
+    removed when the process exits. Members are then found by seeking, not by decompressing the
+    archive again for each: opencv-doc's 91 MiB data.tar.xz takes ~5 s to decompress (twice per
+    member: a listing, then the read), and the catalog's datasets read 41 members of it."""
+    key = str(Path(deb).resolve())
+    with _PLAIN_LOCK:  # fetch threads asking for one package wait for one decompression
+        if key in _PLAIN and _PLAIN[key].is_file():
+            return _PLAIN[key]
+        folder = staging(cache, ".deb-data-")
+        atexit.register(shutil.rmtree, folder, True)
+        tar = data_tar(deb, folder)
+        if tar.suffix in _OPEN:
+            plain = folder / "data.tar"
+            with _OPEN[tar.suffix](tar) as src, open(plain, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            tar.unlink()
+            tar = plain
+        _PLAIN[key] = tar
+        return tar
+
+
+def _installed(deb: Path, cache: Cache, member: str) -> tuple[Path, str]:
     """The data archive and `member` as it is named there: dpkg-deb writes ./usr/..., the manifest usr/..."""
-    tar = data_tar(deb, folder)
+    tar = plain_data_tar(deb, cache)
     first = first_member(tar)
     prefix = "./" if first == "." or first.startswith("./") else ""
     return tar, prefix + member.lstrip("/")
@@ -131,19 +163,15 @@ def _installed(deb: Path, folder: Path, member: str) -> tuple[Path, str]:
 def fetch_debian(source: dict, cache: Cache, base_dir: Path | None = None) -> Path:
     deb = apt_download(source["package"], source["version"], cache)
     member = source["member"].lstrip("/")
-    folder = staging(cache, ".deb-")
-    try:
-        tar, inside = _installed(deb, folder, member)
-        return land_from_archive(tar, {**source, "member": inside}, cache, f"member {member!r} of {deb.name}",
-                                 archive.is_glob(member))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    tar, inside = _installed(deb, cache, member)
+    return land_from_archive(tar, {**source, "member": inside}, cache, f"member {member!r} of {deb.name}",
+                             archive.is_glob(member))
 
 
 def probe_debian(source: dict, cache: Cache, base_dir: Path | None, folder: Path) -> Path:
     """One member's unverified bytes, written inside `folder` (quantzoo add)."""
     deb = apt_download(source["package"], source["version"], cache)
-    tar, inside = _installed(deb, folder, source["member"])
+    tar, inside = _installed(deb, cache, source["member"])
     return archive.extract(tar, inside, folder / "member")[0]
 
 
@@ -181,7 +209,7 @@ def about_debian(source: dict, cache: Cache) -> dict:
     folder = staging(cache, ".deb-")
     try:
         control = _control(deb, folder)
-        tar, inside = _installed(deb, folder, f"usr/share/doc/{source['package']}/copyright")
+        tar, inside = _installed(deb, cache, f"usr/share/doc/{source['package']}/copyright")
         try:
             text = archive.extract(tar, inside, folder / "copyright")[0].read_text("utf-8", "replace")
         except FetchError:
