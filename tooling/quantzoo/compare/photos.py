@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .augment import augment, view_tag
 from .photosets import matted_rows, styled_rows
-from .samples import Sample, images_dataset, thin
+from .samples import Sample, globs, images_dataset, thin
 from .tiles import stack_files, tiled_pictures
 from . import labelling
 
@@ -38,10 +38,8 @@ def augmented_images(root: Path, params: dict, skipped: list) -> list[Sample]:
     classes = params.get("classes") or {}
     views = [(float(c[0]), str(c[1]) if len(c) > 1 else "center", bool(f), float(r))
              for c in crops for f in flips for r in rotations]
-    exclude = params.get("exclude") or []
-    exclude = [exclude] if isinstance(exclude, str) else list(exclude)
     photos = images_dataset(root, {**{k: v for k, v in params.items() if k != "limit"},
-                                   "exclude": exclude + stack_files(params.get("tiles"))}, skipped)
+                                   "exclude": globs(params, "exclude") + stack_files(params.get("tiles"))}, skipped)
     photos += [Sample(key, img, None) for key, img in tiled_pictures(root, params.get("tiles"))]
     out = []
     for photo in photos:

@@ -37,7 +37,8 @@ class Sample:
 
 # --- selection helpers -----------------------------------------------------------------------
 
-def _globs(params: dict, key: str) -> list[str]:
+def globs(params: dict, key: str) -> list[str]:
+    """The glob list under `key` in `params` (one string is a list of one)."""
     v = params.get(key) or []
     return [v] if isinstance(v, str) else list(v)
 
@@ -65,7 +66,7 @@ def list_files(root: Path, params: dict) -> list[tuple[str, Path]]:
     else:
         rows = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*")
                       if p.is_file() and not p.is_symlink())
-    inc, exc = _globs(params, "include"), _globs(params, "exclude")
+    inc, exc = globs(params, "include"), globs(params, "exclude")
     rows = [(r, p) for r, p in rows if (not inc or _matches(r, inc)) and not _matches(r, exc)]
     return thin(rows, params.get("limit"))
 
